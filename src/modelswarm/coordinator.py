@@ -1,0 +1,189 @@
+"""The search loop: PSO on coefficients, evaluations on the Ray pool, journal and snapshots.
+
+    prepare (validate everything, write nothing) -> run directory -> Ray pool
+    -> score the initial swarm -> [propose -> evaluate -> record -> snapshot] until done
+    -> export best/ -> summary.json
+
+Every finished evaluation is appended to evaluations.jsonl before it is used, and the
+swarm is snapshotted after every iteration, so a killed run resumes where it stopped and
+replays (never recomputes) what had finished.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Optional, Sequence
+
+import numpy as np
+
+from .config import Config
+from .errors import UserError
+from .experts import ExpertBank, check_against_base, load_bank
+from .export import export_particle
+from .io import atomic_write_json
+from .pool import EvaluatorPool, Failure, Job, init_ray
+from .progress import Progress
+from .state import Evaluation, RunDir, coeff_hash
+from .swarm import Swarm
+from .utilities import make_utility
+from .worker import sys_paths_for
+
+
+@dataclass
+class Prepared:
+    """Everything a run needs, validated; nothing has been written yet."""
+
+    config: Config
+    bank: ExpertBank
+    splits: dict[str, list[dict[str, Any]]]
+    config_path: Optional[Path] = None
+
+
+def prepare(config: Config, config_path: Optional[Path] = None) -> Prepared:
+    utility = make_utility(config.utility)
+    splits = {"val": utility.load(config.utility.data)}
+    if config.utility.test_data:
+        splits["test"] = utility.load(config.utility.test_data)
+    bank = load_bank(config.experts)
+    check_against_base(bank.layout, config.base_model)
+    return Prepared(config, bank, splits, config_path)
+
+
+def start_pool(prep: Prepared, address: Optional[str] = None) -> EvaluatorPool:
+    w = prep.config.workers
+    init_ray(address, w.count, w.num_cpus)
+    actor_kwargs = dict(
+        base_model=prep.config.base_model, layout=prep.bank.layout, matrix=prep.bank.matrix,
+        utility=prep.config.utility, splits=prep.splits, device=w.device, dtype=w.dtype,
+        sys_paths=sys_paths_for(prep.config_path),
+    )
+    return EvaluatorPool(actor_kwargs, workers=w.count, num_cpus=w.num_cpus, num_gpus=w.num_gpus,
+                         eval_timeout_s=w.eval_timeout_s, max_retries=w.max_retries)
+
+
+class Evaluations:
+    """Scores by coefficient hash: the journal, replayed on resume, doubles as the cache."""
+
+    def __init__(self, run_dir: RunDir, pool_factory: Callable[[], EvaluatorPool], progress: Progress):
+        self.run_dir = run_dir
+        self._pool_factory = pool_factory
+        self._pool: Optional[EvaluatorPool] = None
+        self.progress = progress
+        self.cache: dict[str, Evaluation] = {}
+        for ev in run_dir.read_journal():
+            self.cache[self._key(ev.hash, ev.iteration)] = ev
+        self.replayed = len(self.cache)
+        self.computed = 0
+        self.hits = 0
+
+    @staticmethod
+    def _key(h: str, iteration: int) -> str:
+        return f"test:{h}" if iteration < 0 else h  # iteration -1 marks held-out test scores
+
+    @property
+    def pool(self) -> EvaluatorPool:
+        if self._pool is None:
+            self.progress.message("starting workers (loading base model and expert bank)")
+            self._pool = self._pool_factory()
+            self.progress.message("searching")
+        return self._pool
+
+    def score(self, rows: np.ndarray, iteration: int, split: str = "val") -> list[Evaluation]:
+        """Evaluations of each row (cached, or computed on the pool and journaled)."""
+        out: list[Optional[Evaluation]] = [None] * len(rows)
+        todo: dict[str, list[int]] = {}
+        for i, row in enumerate(rows):
+            h = coeff_hash(row)
+            ev = self.cache.get(self._key(h, -1 if split == "test" else 0))
+            if ev is not None:
+                out[i] = ev
+                self.hits += 1
+            else:
+                todo.setdefault(h, []).append(i)
+        if todo:
+            jobs = [Job(key=h, coeffs=tuple(float(c) for c in rows[idx[0]]), split=split) for h, idx in todo.items()]
+
+            def done(job: Job, result, actor) -> None:
+                first = todo[job.key][0]
+                if isinstance(result, Failure):
+                    ev = Evaluation(iteration if split == "val" else -1, first, job.key, list(job.coeffs),
+                                    -math.inf, 0.0, "", f"{result.reason} (after {result.attempts} attempts)")
+                else:
+                    ev = Evaluation(iteration if split == "val" else -1, first, job.key, list(job.coeffs),
+                                    float(result.score), round(result.seconds, 4), result.worker, None,
+                                    result.per_example)
+                self.run_dir.append(ev)  # durable before it is used
+                self.cache[self._key(job.key, ev.iteration)] = ev
+                self.computed += 1
+                for i in todo[job.key]:
+                    out[i] = ev
+                    self.progress.evaluation(i, ev.worker, ev.error)
+
+            self.pool.run(jobs, done)
+        return out  # type: ignore[return-value]
+
+    def shutdown(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown()
+
+
+def run_swarm(
+    prep: Prepared,
+    address: Optional[str] = None,
+    resume: bool = False,
+    live: Optional[bool] = None,
+    stop_after: Optional[int] = None,
+) -> dict[str, Any]:
+    """Run (or resume) a search to the end; returns the summary. stop_after: iterations, for tests."""
+    config, bank = prep.config, prep.bank
+    rd = RunDir(config.run_dir)
+    if resume:
+        if not rd.exists():
+            raise UserError(rd.path, "nothing to resume: not a run directory")
+        rd.check_experts(bank.names)
+    elif rd.exists():
+        raise UserError(rd.path, "run directory already exists: resume it (modelswarm resume) or change 'name'")
+    else:
+        rd.create(config, bank.names, bank.sources)
+
+    swarm, state = rd.load_state(config) if resume else (None, {})
+    if swarm is None:
+        swarm = Swarm.create(len(bank.names), config.swarm, config.seed)
+    elapsed_before = float(state.get("elapsed_s", 0.0))
+    t0 = time.monotonic()
+
+    def snapshot(status: str) -> None:
+        rd.save_state(swarm, {"status": status, "elapsed_s": elapsed_before + time.monotonic() - t0,
+                              "experts": list(bank.names)})
+
+    progress = Progress(bank.names, config.swarm.max_iterations, live=live)
+    evals = Evaluations(rd, lambda: start_pool(prep, address), progress)
+    try:
+        with progress:
+            if not swarm.started:
+                results = evals.score(swarm.x, 0)
+                scores = np.array([e.score for e in results])
+                if not np.isfinite(scores).any():
+                    raise UserError(config.utility.data, f"every initial expert failed to evaluate: {results[0].error}")
+                swarm.start(scores)
+                snapshot("running")
+                progress.iteration(swarm)
+            while not swarm.done and (stop_after is None or swarm.iteration < stop_after):
+                x = swarm.propose()
+                results = evals.score(x, swarm.iteration + 1)
+                swarm.record(np.array([e.score for e in results]))
+                snapshot("running")
+                progress.iteration(swarm)
+            if not swarm.done:
+                return {"status": "stopped", "iteration": swarm.iteration}
+            progress.message("exporting best/")
+            from .report import finish
+
+            summary = finish(prep, rd, swarm, evals, elapsed_before + time.monotonic() - t0)
+            snapshot("finished")
+            return summary
+    finally:
+        evals.shutdown()

@@ -1,0 +1,14 @@
+"""The one exception type that reaches the user as a one-line message and exit code 2."""
+
+
+class UserError(Exception):
+    """Bad input: a config key, a file, an expert, a validation example.
+
+    The message names the file (and key or line) and the problem; the CLI prints it on one
+    line and exits with status 2. Raised before anything is written where possible.
+    """
+
+    def __init__(self, where: object, problem: str):
+        self.where = str(where)
+        self.problem = problem
+        super().__init__(f"{self.where}: {problem}")

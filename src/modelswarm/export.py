@@ -1,0 +1,83 @@
+"""Write a particle as a checkpoint other tools load: a PEFT adapter dir or an HF model dir.
+
+The weights are composed with the same arithmetic the workers use (compose.compose_numpy),
+and the safetensors metadata records the experts and coefficients, so an export is
+self-describing and reproducible from the run's coefficients alone.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any, Optional, Sequence
+
+import numpy as np
+import torch
+from safetensors.torch import save_file
+
+from .compose import compose_numpy
+from .experts import ADAPTER_CONFIG, ADAPTER_WEIGHTS, ExpertBank
+from .io import atomic_write_dir
+
+# files copied from the base model dir into a full-weight export so it loads on its own
+MODEL_SIDE_FILES = ("config.json", "generation_config.json", "tokenizer.json", "tokenizer_config.json",
+                    "special_tokens_map.json", "tokenizer.model", "chat_template.jinja", "vocab.json", "merges.txt")
+
+
+def provenance(bank: ExpertBank, coeffs: Sequence[float], score: Optional[float], extra: dict[str, Any]) -> dict[str, str]:
+    """safetensors metadata (string -> string) describing how the weights were made."""
+    info = {
+        "experts": list(bank.names),
+        "coefficients": [float(c) for c in coeffs],
+        "score": score,
+        "kind": bank.layout.kind,
+        **extra,
+    }
+    return {"format": "pt", "modelswarm": json.dumps(info)}
+
+
+def composed_tensors(bank: ExpertBank, coeffs: Sequence[float]) -> dict[str, torch.Tensor]:
+    flat = compose_numpy(bank.matrix, coeffs)
+    return {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in bank.layout.split(flat).items()}
+
+
+def export_particle(
+    out_dir: Path,
+    bank: ExpertBank,
+    coeffs: Sequence[float],
+    base_model: str,
+    score: Optional[float] = None,
+    extra: Optional[dict[str, Any]] = None,
+) -> Path:
+    """Atomically (re)write out_dir with the composed particle."""
+    tensors = composed_tensors(bank, coeffs)
+    meta = provenance(bank, coeffs, score, extra or {})
+
+    def fill(tmp: Path) -> None:
+        if bank.layout.kind == "lora":
+            cfg = dict(bank.layout.adapter_config)
+            cfg["base_model_name_or_path"] = str(base_model)
+            cfg["inference_mode"] = True
+            (tmp / ADAPTER_CONFIG).write_text(json.dumps(cfg, indent=2, sort_keys=True) + "\n")
+            save_file(tensors, str(tmp / ADAPTER_WEIGHTS), metadata=meta)
+        else:
+            for name in MODEL_SIDE_FILES:
+                src = Path(base_model) / name
+                if src.is_file():
+                    shutil.copy2(src, tmp / name)
+            save_file(tensors, str(tmp / "model.safetensors"), metadata=meta)
+        (tmp / "modelswarm.json").write_text(json.dumps(json.loads(meta["modelswarm"]), indent=2) + "\n")
+
+    atomic_write_dir(out_dir, fill)
+    return out_dir
+
+
+def read_provenance(path: Path) -> dict[str, Any]:
+    """The experts and coefficients recorded in an export's safetensors metadata."""
+    from safetensors import safe_open
+
+    path = Path(path)
+    file = path / ADAPTER_WEIGHTS if (path / ADAPTER_WEIGHTS).exists() else path / "model.safetensors"
+    with safe_open(str(file), framework="pt") as f:
+        return json.loads((f.metadata() or {})["modelswarm"])

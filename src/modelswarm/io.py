@@ -1,0 +1,94 @@
+"""Crash-safe file writes: every checkpoint and state file goes through here.
+
+A write goes to a temporary file in the same directory, is fsynced, then renamed over the
+target with os.replace, and the directory is fsynced so the rename itself survives a crash.
+A reader therefore sees either the old file or the new one, never a torn one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any, Callable
+
+
+def fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
+    """Call write(tmp_path) then move tmp_path over path atomically."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        write(tmp_path)
+        with open(tmp_path, "rb+") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp_path, path)
+    except BaseException:
+        tmp_path.unlink(missing_ok=True)
+        raise
+    fsync_dir(path.parent)
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    atomic_write(path, lambda tmp: tmp.write_bytes(data))
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def atomic_write_json(path: Path, obj: Any) -> None:
+    atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=True) + "\n")
+
+
+def append_line(path: Path, line: str) -> None:
+    """Append one line and fsync: a journal entry is durable once this returns.
+
+    A crash mid-append can leave a torn last line; readers skip a final line that does not
+    end in a newline (see state.read_journal).
+    """
+    with open(path, "a", encoding="utf-8") as f:
+        f.write(line.rstrip("\n") + "\n")
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def atomic_write_dir(path: Path, fill: Callable[[Path], None]) -> None:
+    """Build a directory in a temporary sibling, then swap it into place.
+
+    POSIX cannot rename over a non-empty directory, so the old one is first renamed aside;
+    a crash between the two renames leaves `<name>.old` beside no `<name>`, which the next
+    write cleans up. The target never holds a half-written mix.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"))
+    old = path.with_name(path.name + ".old")
+    try:
+        fill(tmp)
+        for child in tmp.rglob("*"):
+            if child.is_file():
+                with open(child, "rb+") as f:
+                    os.fsync(f.fileno())
+        if old.exists():
+            shutil.rmtree(old)
+        if path.exists():
+            os.replace(path, old)
+        os.replace(tmp, path)
+        fsync_dir(path.parent)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    shutil.rmtree(old, ignore_errors=True)

@@ -1,0 +1,114 @@
+"""Live progress: a rich table on a terminal, one plain line per iteration otherwise."""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+from typing import Optional
+
+import numpy as np
+from rich.console import Console, Group
+from rich.live import Live
+from rich.table import Table
+from rich.text import Text
+
+from .swarm import Swarm
+
+
+def _fmt(x: float) -> str:
+    return "-inf" if x == -math.inf else ("nan" if math.isnan(x) else f"{x:.4f}")
+
+
+class Progress:
+    def __init__(self, names: tuple[str, ...], max_iterations: int, live: Optional[bool] = None,
+                 console: Optional[Console] = None):
+        self.names = names
+        self.max_iterations = max_iterations
+        self.console = console or Console(stderr=False)
+        self.live_mode = sys.stdout.isatty() if live is None else live
+        self._live: Optional[Live] = None
+        self._t0 = time.monotonic()
+        self._evals = 0
+        self._iter_times: list[float] = []
+        self._last = time.monotonic()
+        self.workers: dict[int, str] = {}
+        self.errors: dict[int, str] = {}
+        self.swarm: Optional[Swarm] = None
+        self.status = "starting workers"
+
+    def __enter__(self) -> "Progress":
+        if self.live_mode:
+            self._live = Live(self._render(), console=self.console, refresh_per_second=4, transient=False)
+            self._live.__enter__()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._live is not None:
+            self._live.update(self._render())
+            self._live.__exit__(*exc)
+            self._live = None
+
+    def message(self, text: str) -> None:
+        self.status = text
+        if self._live is not None:
+            self._live.update(self._render())
+        else:
+            print(text, flush=True)
+
+    def evaluation(self, particle: int, worker: str, error: Optional[str] = None) -> None:
+        """One evaluation finished (or failed)."""
+        if self._evals == 0:  # rate and ETA count from the first result, not from worker start-up
+            self._t0 = self._last = time.monotonic()
+        self._evals += 1
+        self.workers[particle] = worker
+        if error:
+            self.errors[particle] = error
+        else:
+            self.errors.pop(particle, None)
+        if self._live is not None:
+            self._live.update(self._render())
+
+    def iteration(self, swarm: Swarm) -> None:
+        now = time.monotonic()
+        self._iter_times.append(now - self._last)
+        self._last = now
+        self.swarm = swarm
+        if self._live is not None:
+            self._live.update(self._render())
+        else:
+            print(self._line(swarm), flush=True)
+
+    def _rate(self) -> float:
+        elapsed = time.monotonic() - self._t0
+        return self._evals / elapsed if elapsed > 0 else 0.0
+
+    def _eta(self, swarm: Swarm) -> str:
+        if not self._iter_times or swarm.iteration == 0:
+            return "?"
+        per_iter = float(np.mean(self._iter_times[-5:]))
+        left = max(0, self.max_iterations - swarm.iteration)
+        return f"<= {per_iter * left:.0f}s"
+
+    def _line(self, s: Swarm) -> str:
+        return (f"iter {s.iteration:3d}/{self.max_iterations}  best {_fmt(s.g_score)}  "
+                f"mean {_fmt(float(np.mean(s.scores[np.isfinite(s.scores)])) if np.isfinite(s.scores).any() else -math.inf)}  "
+                f"lambda {s.step:.3f}  restarts {int(s.restarts.sum())}  "
+                f"evals/s {self._rate():.2f}  eta {self._eta(s)}")
+
+    def _render(self):
+        s = self.swarm
+        if s is None:
+            return Text(self.status)
+        head = Text(f"iteration {s.iteration}/{self.max_iterations}   global best {_fmt(s.g_score)}   "
+                    f"lambda {s.step:.3f}   evals/s {self._rate():.2f}   ETA {self._eta(s)}   {self.status}")
+        table = Table(show_header=True, header_style="bold", box=None)
+        for col in ("particle", "score", "personal best", "restarts", "|v|", "worker", "note"):
+            table.add_column(col, justify="right" if col not in ("worker", "note") else "left")
+        for i in range(s.size):
+            label = self.names[i] if i < len(self.names) else f"child-{i}"
+            style = "bold green" if s.p_scores[i] == s.g_score else None
+            table.add_row(f"{i} {label}", _fmt(s.scores[i]), _fmt(s.p_scores[i]), str(int(s.restarts[i])),
+                          f"{float(np.linalg.norm(s.v[i])):.3f}", self.workers.get(i, ""),
+                          self.errors.get(i, ""), style=style)
+        return Group(head, table)

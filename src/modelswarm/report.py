@@ -1,0 +1,108 @@
+"""End of a run: export best/, score the baselines, write summary.json, print the table.
+
+Baselines are just coefficient rows: each expert (one-hot), the uniform soup (1/n each) and,
+for LoRA experts, the base model (all zeros: A = B = 0). They are scored on the validation
+split (the search objective) and, when the config has test_data, on the held-out test split.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Optional
+
+import numpy as np
+from rich.console import Console
+from rich.table import Table
+
+from .export import export_particle
+from .io import atomic_write_json
+
+
+def reference_points(bank) -> dict[str, np.ndarray]:
+    n = len(bank.names)
+    points = {f"expert {name}": row for name, row in zip(bank.names, np.eye(n))}
+    points["uniform soup"] = np.full(n, 1.0 / n)
+    if bank.layout.kind == "lora":
+        points["base model"] = np.zeros(n)
+    return points
+
+
+def score_points(evals, points: dict[str, np.ndarray], iteration: int, split: str) -> dict[str, Any]:
+    results = evals.score(np.stack(list(points.values())), iteration, split=split)
+    return dict(zip(points, results))
+
+
+def baseline_table(prep, evals, extra: Optional[dict[str, np.ndarray]] = None) -> dict[str, Any]:
+    """{split: {name: score}} plus the best single expert (chosen on validation) and the share
+    of test questions that no expert answers but the first of `extra` does."""
+    points = dict(extra or {})
+    points.update(reference_points(prep.bank))
+    out: dict[str, Any] = {}
+    val = score_points(evals, points, 0, "val")
+    out["val"] = {k: _num(v.score) for k, v in val.items()}
+    experts = [k for k in points if k.startswith("expert ")]
+    best_expert = max(experts, key=lambda k: val[k].score)
+    out["best_single_expert"] = best_expert.removeprefix("expert ")
+    if "test" in prep.splits:
+        test = score_points(evals, points, -1, "test")
+        out["test"] = {k: _num(v.score) for k, v in test.items()}
+        if extra:
+            first = next(iter(extra))
+            mats = [test[k].per_example for k in experts]
+            mine = test[first].per_example
+            if mine is not None and all(m is not None for m in mats):
+                none_right = ~np.any(np.array(mats) > 0.5, axis=0)
+                mine_right = np.array(mine) > 0.5
+                out["test_solved_by_no_expert"] = float(np.mean(none_right & mine_right))
+                out["test_solved_by_no_expert_count"] = int(np.sum(none_right & mine_right))
+    return out
+
+
+def _num(x: float) -> Optional[float]:
+    return None if math.isinf(x) or math.isnan(x) else float(x)
+
+
+def finish(prep, rd, swarm, evals, elapsed_s: float) -> dict[str, Any]:
+    config, bank = prep.config, prep.bank
+    export_particle(rd.best_dir, bank, swarm.g, config.base_model, score=swarm.g_score,
+                    extra={"run": config.name, "iterations": swarm.iteration, "utility": config.utility.kind})
+    table = baseline_table(prep, evals, {"global best": swarm.g})
+    summary = {
+        "name": config.name,
+        "status": "finished",
+        "experts": list(bank.names),
+        "kind": bank.layout.kind,
+        "utility": config.utility.kind,
+        "best": {"score": swarm.g_score, "coefficients": swarm.g.tolist()},
+        "top_k": [{"score": s, "coefficients": c.tolist()} for s, c in swarm.top_k()],
+        "iterations": swarm.iteration,
+        "history": swarm.history,
+        "evaluations": {"computed": evals.computed, "replayed_from_journal": evals.replayed, "cache_hits": evals.hits},
+        "elapsed_s": round(elapsed_s, 2),
+        "baselines": table,
+        "best_dir": str(rd.best_dir),
+    }
+    atomic_write_json(rd.summary_file, summary)
+    return summary
+
+
+def print_summary(summary: dict[str, Any], console: Optional[Console] = None) -> None:
+    console = console or Console()
+    b = summary["baselines"]
+    table = Table(title=f"{summary['name']}: {summary['iterations']} iterations, "
+                        f"{summary['evaluations']['computed']} evaluations, {summary['elapsed_s']:.0f}s")
+    table.add_column("model")
+    table.add_column("validation", justify="right")
+    if "test" in b:
+        table.add_column("test", justify="right")
+    fmt = lambda v: "failed" if v is None else f"{v:.4f}"  # noqa: E731
+    for name, v in b["val"].items():
+        row = [name + (" (best single)" if name == f"expert {b['best_single_expert']}" else ""), fmt(v)]
+        if "test" in b:
+            row.append(fmt(b["test"][name]))
+        table.add_row(*row, style="bold green" if name == "global best" else None)
+    console.print(table)
+    if "test_solved_by_no_expert" in b:
+        console.print(f"test questions no initial expert answers but the composed expert does: "
+                      f"{b['test_solved_by_no_expert_count']} ({100 * b['test_solved_by_no_expert']:.1f}%)")
+    console.print(f"best/ written to {summary['best_dir']}")

@@ -1,0 +1,134 @@
+"""The run directory: resolved config, swarm snapshot, evaluation journal.
+
+  config.yaml        the resolved config (absolute paths)
+  experts.json       expert names and sources, checked again on resume
+  state.json         the whole swarm after the last completed iteration (atomic)
+  evaluations.jsonl  one line per finished evaluation, appended + fsynced; also the cache:
+                     on resume, evaluations done after the last snapshot are replayed from
+                     here instead of recomputed
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable, Optional
+
+import numpy as np
+
+from .config import Config, dump_config, load_config
+from .errors import UserError
+from .io import append_line, atomic_write_json, atomic_write_text
+from .swarm import Swarm
+
+STATE_VERSION = 1
+
+
+def coeff_hash(coeffs: Iterable[float]) -> str:
+    """Identity of a particle position: the exact float64 bytes, so a replay matches bit for bit."""
+    data = np.ascontiguousarray(np.asarray(list(coeffs), dtype="<f8")).tobytes()
+    return hashlib.sha256(data).hexdigest()[:20]
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    iteration: int
+    particle: int
+    hash: str
+    coeffs: list[float]
+    score: float  # -inf when it failed for good
+    seconds: float
+    worker: str = ""
+    error: Optional[str] = None
+    per_example: Optional[list[float]] = None
+
+    def to_json(self) -> str:
+        d = dict(self.__dict__)
+        d["score"] = None if math.isinf(self.score) else self.score  # JSON has no -inf
+        return json.dumps(d, separators=(",", ":"))
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "Evaluation":
+        d = dict(d)
+        d["score"] = -math.inf if d["score"] is None else float(d["score"])
+        return cls(**d)
+
+
+class RunDir:
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+
+    config_file = property(lambda self: self.path / "config.yaml")
+    experts_file = property(lambda self: self.path / "experts.json")
+    state_file = property(lambda self: self.path / "state.json")
+    journal_file = property(lambda self: self.path / "evaluations.jsonl")
+    summary_file = property(lambda self: self.path / "summary.json")
+    best_dir = property(lambda self: self.path / "best")
+
+    def exists(self) -> bool:
+        return self.config_file.is_file()
+
+    def create(self, config: Config, names: tuple[str, ...], sources: tuple[str, ...]) -> None:
+        self.path.mkdir(parents=True, exist_ok=True)
+        atomic_write_json(self.experts_file, {"names": list(names), "sources": list(sources)})
+        atomic_write_text(self.config_file, dump_config(config))
+
+    def load_config(self) -> Config:
+        if not self.exists():
+            raise UserError(self.path, "not a run directory (no config.yaml)")
+        return load_config(self.config_file)
+
+    def check_experts(self, names: tuple[str, ...]) -> None:
+        recorded = self.read_json(self.experts_file)["names"]
+        if list(names) != recorded:
+            raise UserError(self.experts_file, f"the run was started with experts {recorded}, "
+                                               f"but the config now gives {list(names)}")
+
+    def read_json(self, path: Path) -> Any:
+        try:
+            return json.loads(path.read_text())
+        except FileNotFoundError:
+            raise UserError(path, "file not found") from None
+        except json.JSONDecodeError as exc:
+            raise UserError(path, f"corrupt JSON ({exc.msg})") from None
+
+    # --- snapshot ----------------------------------------------------------------------
+
+    def save_state(self, swarm: Swarm, extra: dict[str, Any]) -> None:
+        atomic_write_json(self.state_file, {"version": STATE_VERSION, "swarm": swarm.to_json(), **extra})
+
+    def load_state(self, config: Config) -> tuple[Optional[Swarm], dict[str, Any]]:
+        if not self.state_file.exists():
+            return None, {}
+        d = self.read_json(self.state_file)
+        if d.get("version") != STATE_VERSION:
+            raise UserError(self.state_file, f"state version {d.get('version')} is not {STATE_VERSION}")
+        return Swarm.from_json(d["swarm"], config.swarm), d
+
+    # --- journal -----------------------------------------------------------------------
+
+    def append(self, ev: Evaluation) -> None:
+        append_line(self.journal_file, ev.to_json())
+
+    def read_journal(self) -> list[Evaluation]:
+        if not self.journal_file.exists():
+            return []
+        text = self.journal_file.read_text(encoding="utf-8")
+        lines = text.split("\n")
+        # a crash mid-append leaves a last line without its newline: that entry never finished
+        complete, torn = lines[:-1], lines[-1]
+        out = []
+        for lineno, line in enumerate(complete, 1):
+            if not line.strip():
+                continue
+            try:
+                out.append(Evaluation.from_dict(json.loads(line)))
+            except (json.JSONDecodeError, TypeError, KeyError) as exc:
+                raise UserError(f"{self.journal_file}:{lineno}", f"corrupt journal line ({exc})") from None
+        if torn.strip():
+            # drop the torn tail so later appends start on a fresh line
+            atomic_write_text(self.journal_file, "\n".join(complete) + ("\n" if complete else ""))
+        return out

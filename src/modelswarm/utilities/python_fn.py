@@ -1,0 +1,42 @@
+"""python: a user function `module:function` called as f(model, tokenizer, examples) -> float.
+
+Examples are the JSONL objects as they are. The module is imported in each worker, so it
+must be importable there (on a cluster: installed, or shipped with the Ray runtime_env).
+"""
+
+from __future__ import annotations
+
+import importlib
+import math
+
+from ..errors import UserError
+from .base import Score, Utility, read_jsonl, register
+
+
+def resolve(spec: str):
+    module_name, _, attr = spec.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise UserError("utility.function", f"cannot import module '{module_name}' ({exc})") from None
+    fn = getattr(module, attr, None)
+    if not callable(fn):
+        raise UserError("utility.function", f"'{module_name}' has no function '{attr}'")
+    return fn
+
+
+@register("python")
+class PythonFunction(Utility):
+    def load(self, path):
+        resolve(self.config.function)  # fail early, before any worker starts
+        return [obj for _, obj in read_jsonl(path, self.config.max_examples)]
+
+    def score(self, model, tokenizer, examples) -> Score:
+        value = resolve(self.config.function)(model, tokenizer, examples)
+        try:
+            value = float(value)
+        except (TypeError, ValueError):
+            raise UserError(self.config.function, f"returned {value!r}, not a number") from None
+        if math.isnan(value):
+            raise ValueError(f"{self.config.function} returned NaN")
+        return Score(value)

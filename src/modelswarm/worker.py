@@ -1,0 +1,118 @@
+"""The evaluator: base model + expert bank loaded once, particles composed in place.
+
+`Evaluator` is a plain class (used directly by `modelswarm eval`, baselines and tests);
+`EvaluatorActor` is the same class as a Ray actor. One evaluation = write sum_j c_j E_j
+into the model's parameters, run the utility, return the score.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Optional, Sequence
+
+import numpy as np
+import torch
+
+from .compose import Composer
+from .config import UtilityConfig
+from .experts import BankLayout
+from .utilities import make_utility
+
+DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+
+
+@dataclass(frozen=True)
+class EvalResult:
+    score: float
+    per_example: Optional[list[float]]
+    seconds: float
+    worker: str
+
+
+def pick_device(device: str) -> torch.device:
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+def load_model(base_model: str, layout: BankLayout, device: torch.device, dtype: torch.dtype):
+    """Base model, wrapped as a PEFT model for LoRA experts; weights come from the bank later."""
+    from transformers import AutoModelForCausalLM
+
+    model = AutoModelForCausalLM.from_pretrained(base_model, dtype=dtype)
+    if layout.kind == "lora":
+        from peft import get_peft_config, get_peft_model
+
+        cfg = dict(layout.adapter_config)
+        cfg["inference_mode"] = True
+        cfg["base_model_name_or_path"] = base_model
+        known = set(get_peft_config({"peft_type": "LORA"}).to_dict())  # drop fields of newer PEFTs
+        model = get_peft_model(model, get_peft_config({k: v for k, v in cfg.items() if k in known}))
+    model.to(device)
+    model.eval()
+    return model
+
+
+def load_tokenizer(base_model: str):
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(base_model)
+    if tok.pad_token_id is None:
+        tok.pad_token = tok.eos_token
+    return tok
+
+
+class Evaluator:
+    def __init__(
+        self,
+        base_model: str,
+        layout: BankLayout,
+        matrix: np.ndarray,
+        utility: UtilityConfig,
+        splits: dict[str, list[dict[str, Any]]],
+        device: str = "auto",
+        dtype: str = "float32",
+        num_threads: Optional[int] = None,
+        sys_paths: Sequence[str] = (),
+    ):
+        warnings.filterwarnings("ignore", category=FutureWarning)  # library deprecation chatter
+        for p in sys_paths:  # for python utilities defined next to the config
+            if p not in sys.path:
+                sys.path.insert(0, p)
+        if num_threads:
+            torch.set_num_threads(max(1, int(num_threads)))
+        torch.manual_seed(0)
+        self.device = pick_device(device)
+        self.tokenizer = load_tokenizer(base_model)
+        self.model = load_model(base_model, layout, self.device, DTYPES[dtype])
+        self.composer = Composer(self.model, layout, matrix)
+        self.utility = make_utility(utility)
+        self.splits = splits  # "val" (what the search optimises), "test" (held out), ...
+        self.name = f"{os.uname().nodename}:{os.getpid()}"
+
+    def evaluate(self, coeffs: Sequence[float], split: str = "val") -> EvalResult:
+        start = time.perf_counter()
+        self.composer.apply(coeffs)
+        result = self.utility.score(self.model, self.tokenizer, self.splits[split])
+        return EvalResult(result.value, result.per_example, time.perf_counter() - start, self.name)
+
+    def pid(self) -> int:
+        return os.getpid()
+
+
+def actor_class():
+    import ray
+
+    return ray.remote(Evaluator)
+
+
+def sys_paths_for(config_path: Optional[Path]) -> list[str]:
+    paths = [os.getcwd()]
+    if config_path is not None:
+        paths.append(str(Path(config_path).resolve().parent))
+    return paths
