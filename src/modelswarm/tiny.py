@@ -4,7 +4,8 @@ A randomly initialised 2-layer Llama (hidden 32) with a character-level tokenize
 digit skills and LoRA experts fine-tuned on them in seconds:
   up:   "3^" -> "4"   (next digit, mod 10)
   down: "3v" -> "2"   (previous digit, mod 10)
-Validation mixes both skills, so no single specialist is best at it. Everything is
+  same: "3=" -> "3"
+Validation mixes up and down, so no single specialist is best at it. Everything is
 seeded; nothing touches the network.
 """
 
@@ -113,9 +114,10 @@ def build_world(root: Path, n_val: int = 60, n_test: int = 120, steps: int = 300
     root = Path(root)
     base = make_base(root / "base_model")
     lora = root / "lora"
-    train_lora(base, lora / "up", ["up"], steps=steps, seed=1)
-    train_lora(base, lora / "down", ["down"], steps=steps, seed=2)
-    train_lora(base, lora / "same", ["same"], steps=steps, seed=3)
+    # one init seed for all: like experts fine-tuned from a shared recipe, their A matrices
+    # start equal, so combining A and B separately (the paper's way) stays meaningful
+    for skill in ("up", "down", "same"):
+        train_lora(base, lora / skill, [skill], steps=steps, seed=0)
     val = [ex for s in ("up", "down") for ex in skill_examples(s, n_val // 2, seed=10)]
     test = [ex for s in ("up", "down") for ex in skill_examples(s, n_test // 2, seed=20)]
     random.Random(0).shuffle(val)

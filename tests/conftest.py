@@ -1,0 +1,55 @@
+"""Shared fixtures: a tiny random Llama world built once per session, and a local Ray."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+for _k, _v in {"TRANSFORMERS_VERBOSITY": "error", "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
+               "HF_HUB_DISABLE_PROGRESS_BARS": "1", "TOKENIZERS_PARALLELISM": "false",
+               "RAY_DEDUP_LOGS": "0"}.items():
+    os.environ.setdefault(_k, _v)
+
+
+@pytest.fixture(scope="session")
+def world(tmp_path_factory) -> dict[str, Path]:
+    """base_model/, lora/{down,same,up}, data/{val,test}.jsonl: specialists on digit skills."""
+    from modelswarm.tiny import build_world
+
+    return build_world(tmp_path_factory.mktemp("world"))
+
+
+@pytest.fixture(scope="session")
+def ray_session():
+    from modelswarm.pool import init_ray
+    import ray
+
+    init_ray(None, workers=2, num_cpus=1)
+    yield ray
+    ray.shutdown()
+
+
+def write_config(path: Path, world: dict, runs_dir: Path, **over) -> Path:
+    """A tiny swarm config; keyword arguments override top-level sections (dicts merge)."""
+    import yaml
+
+    cfg = {
+        "name": "t",
+        "runs_dir": str(runs_dir),
+        "base_model": str(world["base"]),
+        "experts": str(world["experts"]),
+        "seed": 0,
+        "utility": {"kind": "multiple_choice", "data": str(world["val"]), "test_data": str(world["test"]),
+                    "batch_size": 32},
+        "swarm": {"size": 6, "max_iterations": 6, "patience": 4, "restart_patience": 3},
+        "workers": {"count": 2, "num_cpus": 1},
+    }
+    for k, v in over.items():
+        if isinstance(v, dict) and isinstance(cfg.get(k), dict):
+            cfg[k] = {**cfg[k], **v}
+        else:
+            cfg[k] = v
+    path.write_text(yaml.safe_dump(cfg))
+    return path

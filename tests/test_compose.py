@@ -1,0 +1,75 @@
+"""Composition writes sum_j c_j E_j into the live model: for a one-hot row the model is
+exactly the expert as PEFT loads it, and an export holds exactly the scored weights."""
+
+import numpy as np
+import pytest
+import torch
+
+from modelswarm.compose import compose_numpy
+from modelswarm.config import UtilityConfig
+from modelswarm.experts import load_bank
+from modelswarm.export import export_particle, read_provenance
+from modelswarm.worker import Evaluator
+
+
+@pytest.fixture(scope="module")
+def setup(world):
+    bank = load_bank(str(world["experts"]))
+    cfg = UtilityConfig(kind="multiple_choice", data=str(world["val"]))
+    ev = Evaluator(str(world["base"]), bank.layout, bank.matrix, cfg, {"val": []}, num_threads=1)
+    return bank, ev
+
+
+def logits(model, ids):
+    with torch.inference_mode():
+        return model(input_ids=ids).logits
+
+
+def test_one_hot_row_is_the_expert_as_peft_loads_it(world, setup):
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM
+
+    bank, ev = setup
+    ids = torch.tensor([[1, 20, 30, 40, 50]])
+    for j, name in enumerate(bank.names):
+        row = np.eye(len(bank.names))[j]
+        ev.composer.apply(row)
+        ref = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(world["base"]),
+                                        str(world["experts"] / name)).eval()
+        assert torch.equal(logits(ev.model, ids), logits(ref, ids)), name
+
+
+def test_zero_row_is_the_base_model(world, setup):
+    from transformers import AutoModelForCausalLM
+
+    bank, ev = setup
+    ev.composer.apply(np.zeros(len(bank.names)))
+    base = AutoModelForCausalLM.from_pretrained(world["base"]).eval()
+    ids = torch.tensor([[1, 5, 6, 7]])
+    torch.testing.assert_close(logits(ev.model, ids), logits(base, ids))
+
+
+def test_composition_reuses_one_buffer(setup):
+    bank, ev = setup
+    ptr = ev.composer.flat.data_ptr()
+    lora_a = next(p for n, p in ev.model.named_parameters() if "lora_A" in n)
+    ev.composer.apply([0.2, 0.3, 0.5])
+    ev.composer.apply([1.5, -0.7, 0.2])
+    assert ev.composer.flat.data_ptr() == ptr
+    assert lora_a.data_ptr() >= ptr  # parameters are views into the buffer
+
+
+def test_export_holds_the_scored_weights_and_its_provenance(world, setup, tmp_path):
+    from safetensors.torch import load_file
+
+    bank, ev = setup
+    coeffs = [0.7, -0.2, 0.5]
+    ev.composer.apply(coeffs)
+    export_particle(tmp_path / "best", bank, coeffs, str(world["base"]), score=0.5)
+    saved = load_file(str(tmp_path / "best" / "adapter_model.safetensors"))
+    live = dict(ev.model.named_parameters())
+    for key, tensor in saved.items():
+        assert torch.equal(tensor, live[key.replace(".weight", ".default.weight")]), key
+    info = read_provenance(tmp_path / "best")
+    assert info["experts"] == list(bank.names) and info["coefficients"] == coeffs and info["score"] == 0.5
+    assert np.array_equal(compose_numpy(bank.matrix, coeffs), ev.composer.flat.numpy())

@@ -1,0 +1,79 @@
+"""The config is validated once, at the edge, with errors that name the file and the key."""
+
+import pytest
+
+from modelswarm.config import SwarmParams, load_config
+from modelswarm.errors import UserError
+
+MINIMAL = """
+base_model: base
+experts: [a, b]
+utility: {kind: multiple_choice, data: val.jsonl}
+"""
+
+
+def write(tmp_path, text):
+    p = tmp_path / "c.yaml"
+    p.write_text(text)
+    return p
+
+
+def test_minimal_config_gets_the_papers_defaults(tmp_path):
+    cfg = load_config(write(tmp_path, MINIMAL))
+    s = cfg.swarm
+    assert (s.phi_v, s.phi_p, s.phi_g, s.phi_w) == (0.3, 0.3, 0.5, 0.05)
+    assert (s.step_length, s.step_decay, s.step_min) == (1.0, 0.95, 0.1)
+    assert (s.patience, s.max_iterations, s.restart_patience, s.velocity_init) == (10, 50, 5, "random")
+    assert s.size is None and s.crossover_max_weight == 2.0
+    assert cfg.composition.lora_mode == "ab"
+
+
+def test_relative_paths_become_absolute(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    cfg = load_config(write(tmp_path, MINIMAL))
+    assert cfg.base_model == str(tmp_path / "base")
+    assert cfg.experts == [str(tmp_path / "a"), str(tmp_path / "b")]
+    assert cfg.utility.data == str(tmp_path / "val.jsonl")
+
+
+@pytest.mark.parametrize("extra, message", [
+    ("swarm: {phi_gg: 0.3}", "unknown key 'swarm.phi_gg' (did you mean 'swarm.phi_g'?)"),
+    ("sead: 1", "unknown key 'sead' (did you mean 'seed'?)"),
+    ("seed: one", "key 'seed' must be an integer, got 'one'"),
+    ("seed: true", "key 'seed' must be an integer"),
+    ("swarm: {phi_g: -1}", "key 'swarm.phi_g' must be >= 0"),
+    ("swarm: {step_decay: 1.5}", "key 'swarm.step_decay' must be in (0, 1]"),
+    ("swarm: {velocity_init: fast}", "key 'swarm.velocity_init' must be one of 'random', 'zero', 'best'"),
+    ("swarm: {size: 1}", "key 'swarm.size' must be at least 2"),
+    ("workers: {count: 0}", "key 'workers.count' must be >= 1"),
+    ("workers: 3", "key 'workers' must be a mapping"),
+])
+def test_bad_keys_are_named(tmp_path, extra, message):
+    with pytest.raises(UserError) as err:
+        load_config(write(tmp_path, MINIMAL + extra))
+    assert message in str(err.value)
+    assert str(tmp_path / "c.yaml") in str(err.value)
+
+
+def test_missing_required_key(tmp_path):
+    with pytest.raises(UserError, match="missing required key 'base_model'"):
+        load_config(write(tmp_path, "experts: [a, b]\nutility: {kind: multiple_choice, data: v}\n"))
+
+
+def test_python_utility_needs_a_function(tmp_path):
+    with pytest.raises(UserError, match="utility.function"):
+        load_config(write(tmp_path, MINIMAL.replace("multiple_choice", "python")))
+
+
+def test_empty_missing_and_invalid_yaml(tmp_path):
+    with pytest.raises(UserError, match="empty"):
+        load_config(write(tmp_path, ""))
+    with pytest.raises(UserError, match="not found"):
+        load_config(tmp_path / "nope.yaml")
+    with pytest.raises(UserError, match="line 2: not valid YAML"):
+        load_config(write(tmp_path, "a: 1\n  b: [\n"))
+
+
+def test_swarm_params_are_frozen():
+    with pytest.raises(Exception):
+        SwarmParams().phi_v = 1.0  # type: ignore[misc]

@@ -1,0 +1,117 @@
+"""A whole search on the tiny world with real Ray actors, and the CLI around it."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from modelswarm.config import load_config
+from modelswarm.coordinator import prepare, run_swarm
+from modelswarm.state import RunDir
+from modelswarm.verify import score_checkpoint
+
+from conftest import write_config
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def finished(world, ray_session, tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("e2e")
+    path = write_config(tmp / "c.yaml", world, tmp / "runs", name="full")
+    cfg = load_config(path)
+    summary = run_swarm(prepare(cfg), live=False)
+    return cfg, summary
+
+
+def test_the_swarm_beats_every_initial_expert(finished):
+    cfg, summary = finished
+    val = summary["baselines"]["val"]
+    experts = [v for k, v in val.items() if k.startswith("expert ")]
+    assert summary["status"] == "finished"
+    assert summary["best"]["score"] == val["global best"]
+    assert summary["best"]["score"] > max(experts)
+    assert summary["best"]["score"] > val["uniform soup"]
+    assert summary["history"] == sorted(summary["history"])  # the global best never gets worse
+
+
+def test_run_directory_holds_config_state_journal_best_and_summary(finished):
+    cfg, summary = finished
+    rd = RunDir(cfg.run_dir)
+    assert load_config(rd.config_file) == cfg  # resolved config round-trips
+    state = json.loads(rd.state_file.read_text())
+    assert state["status"] == "finished" and state["swarm"]["iteration"] == summary["iterations"]
+    lines = rd.journal_file.read_text().splitlines()
+    assert len(lines) == summary["evaluations"]["computed"]
+    first = json.loads(lines[0])
+    assert {"iteration", "particle", "hash", "coeffs", "score", "seconds", "worker"} <= set(first)
+    assert len({json.loads(l)["hash"] + str(json.loads(l)["iteration"] < 0) for l in lines}) == len(lines), \
+        "identical coefficients are never evaluated twice"
+    assert (rd.best_dir / "adapter_config.json").is_file()
+    assert json.loads(rd.summary_file.read_text())["best"] == summary["best"]
+
+
+def test_exported_best_loads_in_peft_with_the_same_score(finished):
+    cfg, summary = finished
+    assert score_checkpoint(cfg, RunDir(cfg.run_dir).best_dir) == summary["best"]["score"]
+    assert score_checkpoint(cfg, RunDir(cfg.run_dir).best_dir, "test") == summary["baselines"]["test"]["global best"]
+
+
+def test_same_seed_same_result_also_after_an_interruption(finished, world, tmp_path):
+    cfg, summary = finished
+    path = write_config(tmp_path / "c.yaml", world, tmp_path / "runs", name="again")
+    prep = prepare(load_config(path))
+    assert run_swarm(prep, live=False, stop_after=2)["status"] == "stopped"
+    resumed = run_swarm(prep, live=False, resume=True)
+    assert resumed["best"] == summary["best"]
+    assert resumed["history"] == summary["history"]
+    assert resumed["evaluations"]["replayed_from_journal"] > 0
+
+
+def cli(*args, cwd=None):
+    return subprocess.run([sys.executable, "-m", "modelswarm.cli", *map(str, args)], capture_output=True,
+                          text=True, cwd=cwd, timeout=600)
+
+
+def test_cli_bad_config_key_exits_2_with_one_line_and_writes_nothing(world, tmp_path):
+    path = write_config(tmp_path / "c.yaml", world, tmp_path / "runs", swarm={"phi_gg": 1})
+    r = cli("run", path)
+    assert r.returncode == 2
+    assert r.stderr.strip().count("\n") == 0 and "unknown key 'swarm.phi_gg'" in r.stderr
+    assert not (tmp_path / "runs").exists()
+
+
+@pytest.mark.parametrize("break_it, message", [
+    (lambda w, t: (t / "val.jsonl").write_text(""), "no examples"),
+    (lambda w, t: (t / "val.jsonl").write_text('{"question": "1^", "choices": ["2", "3"], "answer": 0}\nnope\n'),
+     "val.jsonl:2: not valid JSON"),
+])
+def test_cli_bad_validation_file_exits_2(world, tmp_path, break_it, message):
+    break_it(world, tmp_path)
+    path = write_config(tmp_path / "c.yaml", world, tmp_path / "runs",
+                        utility={"kind": "multiple_choice", "data": str(tmp_path / "val.jsonl")})
+    r = cli("run", path)
+    assert r.returncode == 2 and message in r.stderr
+    assert not (tmp_path / "runs").exists()
+
+
+def test_cli_run_status_export_eval(world, tmp_path):
+    path = write_config(tmp_path / "c.yaml", world, tmp_path / "runs", name="cli",
+                        swarm={"size": 4, "max_iterations": 2}, workers={"count": 1})
+    r = cli("run", path, "--no-live")
+    assert r.returncode == 0, r.stderr
+    assert "iter   2/2" in r.stdout and "global best" in r.stdout
+    run_dir = tmp_path / "runs" / "cli"
+    r = cli("run", path)
+    assert r.returncode == 2 and "already exists" in r.stderr
+    r = cli("status", run_dir)
+    assert r.returncode == 0 and "finished" in r.stdout
+    r = cli("export", run_dir, "--rank", "2", "--out", tmp_path / "second")
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "second" / "adapter_model.safetensors").is_file()
+    r = cli("eval", path, run_dir)
+    assert r.returncode == 0, r.stderr
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert f"{summary['best']['score']:.4f}" in r.stdout

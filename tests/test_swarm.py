@@ -1,0 +1,221 @@
+"""The PSO on coefficient vectors: each term of the update, the schedule, bests, restarts."""
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from modelswarm.config import SwarmParams
+from modelswarm.swarm import Swarm, crossover_init, random_velocities, velocity_update
+
+X = np.array([[1.0, 0.0], [0.0, 1.0]])
+V = np.array([[0.2, -0.2], [-0.1, 0.1]])
+P = np.array([[0.5, 0.5], [0.0, 1.0]])
+G = np.array([0.3, 0.7])
+GW = np.array([2.0, -1.0])
+R = np.full((2, 4), 0.5)
+
+
+def only(term: int) -> np.ndarray:
+    phi = np.zeros(4)
+    phi[term] = 0.7
+    return phi
+
+
+def test_inertia_term_alone_keeps_the_velocity():
+    assert np.allclose(velocity_update(X, V, P, G, GW, R, only(0)), V)
+
+
+def test_cognitive_term_alone_points_to_the_personal_best():
+    assert np.allclose(velocity_update(X, V, P, G, GW, R, only(1)), P - X)
+
+
+def test_social_term_alone_points_to_the_global_best():
+    assert np.allclose(velocity_update(X, V, P, G, GW, R, only(2)), G - X)
+
+
+def test_repel_term_alone_points_away_from_the_global_worst():
+    assert np.allclose(velocity_update(X, V, P, G, GW, R, only(3)), X - GW)
+
+
+def test_terms_are_weighted_by_r_times_phi_and_normalised():
+    r = np.array([[0.1, 0.2, 0.3, 0.4], [0.9, 0.8, 0.7, 0.6]])
+    phi = np.array([0.3, 0.3, 0.5, 0.05])
+    got = velocity_update(X, V, P, G, GW, r, phi)
+    for i in range(2):
+        w = r[i] * phi
+        want = (w[0] * V[i] + w[1] * (P[i] - X[i]) + w[2] * (G - X[i]) - w[3] * (GW - X[i])) / w.sum()
+        assert np.allclose(got[i], want)
+
+
+def test_all_zero_draws_do_not_divide_by_zero():
+    out = velocity_update(X, V, P, G, GW, np.zeros((2, 4)), np.array([0.3, 0.3, 0.5, 0.05]))
+    assert np.all(out == 0)
+
+
+def test_crossover_init_keeps_experts_and_adds_affine_children():
+    rng = np.random.default_rng(0)
+    x = crossover_init(3, 10, rng, max_weight=2.0)
+    assert x.shape == (10, 3)
+    assert np.array_equal(x[:3], np.eye(3))
+    assert np.allclose(x.sum(axis=1), 1.0)  # children stay in the experts' affine span
+
+
+def test_crossover_children_are_w_a_plus_one_minus_w_b():
+    rng = np.random.default_rng(7)
+    x = crossover_init(2, 3, np.random.default_rng(7), max_weight=2.0)
+    a, b = rng.choice(2, size=2, replace=False)
+    w = rng.uniform(0.0, 2.0)
+    assert np.allclose(x[2], w * np.eye(2)[a] + (1 - w) * np.eye(2)[b])
+
+
+def test_random_velocity_is_the_difference_to_another_particle():
+    x = crossover_init(4, 8, np.random.default_rng(1), 2.0)
+    v = random_velocities(x, np.random.default_rng(2))
+    for i in range(8):
+        diffs = [j for j in range(8) if j != i and np.allclose(v[i], x[j] - x[i])]
+        assert diffs, f"v[{i}] is not x_j - x_i for any other j"
+
+
+def make(**params) -> Swarm:
+    return Swarm.create(3, SwarmParams(**{"size": 6, **params}), seed=0)
+
+
+def test_default_size_is_max_of_experts_and_ten():
+    assert Swarm.create(3, SwarmParams(), 0).size == 10
+    assert Swarm.create(12, SwarmParams(), 0).size == 12
+
+
+def test_start_sets_personal_global_best_and_worst():
+    s = make()
+    scores = np.array([0.1, 0.5, 0.3, 0.2, 0.0, 0.4])
+    s.start(scores)
+    assert np.array_equal(s.p, s.x) and np.array_equal(s.p_scores, scores)
+    assert s.g_score == 0.5 and np.array_equal(s.g, s.x[1])
+    assert s.gw_score == 0.0 and np.array_equal(s.gw, s.x[4])
+
+
+def test_best_velocity_init_points_to_the_global_best():
+    s = make(velocity_init="best")
+    s.start(np.array([0.1, 0.5, 0.3, 0.2, 0.0, 0.4]))
+    assert np.allclose(s.v, s.x[1] - s.x)
+
+
+def test_zero_velocity_init():
+    assert np.all(make(velocity_init="zero").v == 0)
+
+
+def test_step_is_x_plus_lambda_v_and_lambda_decays_to_its_floor():
+    s = make(step_length=1.0, step_decay=0.5, step_min=0.2)
+    s.start(np.arange(6.0))
+    steps = []
+    for _ in range(4):
+        x_before, step = s.x.copy(), s.step
+        x = s.propose()
+        assert np.allclose(x, x_before + step * s.v)
+        steps.append(step)
+        s.record(np.arange(6.0))
+    assert steps == [1.0, 0.5, 0.25, 0.2]
+
+
+def test_coefficients_stay_affine_through_the_search():
+    s = make()
+    s.start(np.random.default_rng(0).random(6))
+    for k in range(5):
+        s.propose()
+        s.record(np.random.default_rng(k + 1).random(6))
+    assert np.allclose(s.x.sum(axis=1), 1.0)
+
+
+def test_record_updates_bests_and_the_all_time_worst():
+    s = make()
+    s.start(np.array([0.1, 0.5, 0.3, 0.2, 0.0, 0.4]))
+    s.propose()
+    s.record(np.array([0.2, 0.4, 0.9, 0.1, 0.05, 0.4]))
+    assert s.p_scores.tolist() == [0.2, 0.5, 0.9, 0.2, 0.05, 0.4]
+    assert s.g_score == 0.9 and np.array_equal(s.g, s.x[2]) and s.g_stale == 0
+    assert s.gw_score == 0.0  # still the initial worst: g_w is all-time
+    assert s.stale.tolist() == [0, 1, 0, 1, 0, 1]
+
+
+def test_stray_particle_restarts_at_its_personal_best_with_zero_velocity():
+    s = make(restart_patience=2, phi_v=0.0, phi_p=0.0, phi_g=1.0, phi_w=0.0)
+    s.start(np.array([1.0, 0, 0, 0, 0, 0]))
+    for _ in range(2):
+        s.propose()
+        s.record(np.array([1.0, -1, -1, -1, -1, -1]))  # no particle beats its personal best
+    assert s.restart_pending.all() and s.restarts.tolist() == [1] * 6
+    p = s.p.copy()
+    r_state = s.rng.bit_generator.state
+    s.propose()
+    # restarted: x = p, v = 0, then the usual update from there
+    rng = np.random.default_rng()
+    rng.bit_generator.state = r_state
+    r = rng.random((6, 4))
+    want_v = velocity_update(p, np.zeros_like(p), p, s.g, s.gw, r, np.array([0.0, 0.0, 1.0, 0.0]))
+    assert np.allclose(s.v, want_v)
+    assert not s.restart_pending.any()
+
+
+def test_stops_on_patience_or_max_iterations():
+    s = make(patience=2, max_iterations=10)
+    s.start(np.ones(6))
+    s.propose(); s.record(np.ones(6))
+    assert not s.done
+    s.propose(); s.record(np.ones(6))
+    assert s.done and s.iteration == 2
+    s = make(patience=10, max_iterations=3)
+    s.start(np.zeros(6))
+    for k in range(3):
+        assert not s.done
+        s.propose(); s.record(np.full(6, k + 1.0))
+    assert s.done
+
+
+def test_top_k_lists_distinct_personal_bests_best_first():
+    s = make(top_k=3)
+    s.start(np.array([0.1, 0.5, 0.3, 0.2, 0.0, 0.4]))
+    top = s.top_k()
+    assert [t[0] for t in top] == [0.5, 0.4, 0.3]
+    assert np.array_equal(top[0][1], s.g)
+
+
+def run(s: Swarm, n: int, seed: int = 0) -> None:
+    scores = np.random.default_rng(seed)
+    if not s.started:
+        s.start(scores.random(s.size))
+    for _ in range(n):
+        x = s.propose()
+        s.record(-np.abs(x - 0.3).sum(axis=1))  # a smooth objective of the coefficients
+
+
+def test_same_seed_same_trajectory_and_snapshot_resume_is_exact():
+    a, b = make(), make()
+    run(a, 6)
+    run(b, 3)
+    c = Swarm.from_json(b.to_json(), b.params)  # as if killed after iteration 3 and resumed
+    run(c, 3)
+    for f in ("x", "v", "p", "p_scores", "g", "gw", "restarts"):
+        assert np.array_equal(getattr(a, f), getattr(c, f)), f
+    assert a.step == c.step and a.history == c.history
+
+
+def test_different_seeds_differ():
+    a, b = Swarm.create(3, SwarmParams(size=6), 0), Swarm.create(3, SwarmParams(size=6), 1)
+    assert not np.array_equal(a.x, b.x)
+
+
+def test_snapshot_is_json_serialisable():
+    import json
+
+    s = make()
+    run(s, 2)
+    d = json.loads(json.dumps(s.to_json()))
+    assert dataclasses.asdict(Swarm.from_json(d, s.params).params) == dataclasses.asdict(s.params)
+
+
+@pytest.mark.parametrize("mode", ["random", "zero", "best"])
+def test_velocity_modes_run(mode):
+    s = make(velocity_init=mode)
+    run(s, 3)
+    assert np.isfinite(s.x).all()

@@ -1,0 +1,145 @@
+"""Utilities score a model on validation examples: batched, exact, strict about their input."""
+
+import dataclasses
+import json
+
+import pytest
+import torch
+
+from modelswarm.config import UtilityConfig
+from modelswarm.errors import UserError
+from modelswarm.experts import load_bank
+from modelswarm.tiny import write_jsonl
+from modelswarm.utilities import make_utility
+from modelswarm.utilities.exact_match import normalise
+from modelswarm.worker import Evaluator, load_tokenizer
+
+
+@pytest.fixture(scope="module")
+def evaluator(world):
+    bank = load_bank(str(world["experts"]))
+    cfg = UtilityConfig(kind="multiple_choice", data=str(world["val"]))
+    val = make_utility(cfg).load(world["val"])
+    return Evaluator(str(world["base"]), bank.layout, bank.matrix, cfg, {"val": val}, num_threads=1)
+
+
+def mc(world, **kw):
+    return make_utility(UtilityConfig(kind="multiple_choice", data=str(world["val"]), **kw))
+
+
+def test_multiple_choice_is_the_same_for_any_batch_size(world, evaluator):
+    evaluator.composer.apply([0.4, 0.1, 0.5])
+    val = mc(world).load(world["val"])
+    results = [mc(world, batch_size=b).score(evaluator.model, evaluator.tokenizer, val) for b in (1, 7, 64)]
+    assert results[0].per_example == results[1].per_example == results[2].per_example
+    assert results[0].value == results[1].value == results[2].value
+
+
+def test_multiple_choice_matches_full_logits_log_likelihood(world, evaluator):
+    """The head-only-where-needed path equals the plain full forward pass."""
+    evaluator.composer.apply([0.0, 0.0, 1.0])
+    util = mc(world)
+    examples = util.load(world["val"])[:5]
+    got = util.choice_scores(evaluator.model, evaluator.tokenizer, examples)
+    tok = evaluator.tokenizer
+    for ex, row in zip(examples, got):
+        for choice, score in zip(ex["choices"], row):
+            p = tok(ex["question"])["input_ids"]
+            c = tok(" " + choice, add_special_tokens=False)["input_ids"]
+            with torch.inference_mode():
+                logits = evaluator.model(input_ids=torch.tensor([p + c])).logits[0]
+            lp = torch.log_softmax(logits.float(), -1)
+            want = sum(lp[len(p) - 1 + t, c[t]].item() for t in range(len(c))) / len(c)
+            assert score == pytest.approx(want, abs=1e-5)
+
+
+def test_multiple_choice_input_errors_name_file_and_line(tmp_path, world):
+    util = mc(world)
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text(json.dumps({"question": "q", "choices": ["a", "b"], "answer": 0}) + "\n{oops\n")
+    with pytest.raises(UserError, match=f"{bad}:2: not valid JSON"):
+        util.load(bad)
+    bad.write_text(json.dumps({"question": "q", "choices": ["a", "b"], "answer": 2}) + "\n")
+    with pytest.raises(UserError, match=f"{bad}:1: answer 2 is outside the 2 choices"):
+        util.load(bad)
+    bad.write_text(json.dumps({"question": "q", "choices": ["a"], "answer": 0}) + "\n")
+    with pytest.raises(UserError, match="at least 2"):
+        util.load(bad)
+    bad.write_text(json.dumps({"choices": ["a", "b"], "answer": 0}) + "\n")
+    with pytest.raises(UserError, match="missing field 'question'"):
+        util.load(bad)
+    bad.write_text(json.dumps([1, 2]) + "\n")
+    with pytest.raises(UserError, match="must be a JSON object"):
+        util.load(bad)
+    bad.write_text("\n\n")
+    with pytest.raises(UserError, match="no examples"):
+        util.load(bad)
+    with pytest.raises(UserError, match="data file not found"):
+        util.load(tmp_path / "missing.jsonl")
+
+
+def test_max_examples_takes_the_first_n(world):
+    assert len(mc(world, max_examples=5).load(world["val"])) == 5
+
+
+@pytest.mark.parametrize("got, want, same", [
+    ("15", "15", True), ("150", "15", False), ("15", "150", False), (" 15.\n more text", "15", True),
+    ("The answer is 15", "15", False), ('"Paris"', "paris", True), ("a  b", "A B", True),
+])
+def test_exact_match_normaliser_is_strict(got, want, same):
+    assert (normalise(got) == normalise(want)) is same
+
+
+def test_exact_match_generation_is_batch_invariant(world, evaluator, tmp_path):
+    rows = [{"prompt": f"{d}^", "answer": str((d + 1) % 10)} for d in range(10)]
+    rows += [{"prompt": f"{d}{d}v", "answer": str(d)} for d in range(5)]  # longer prompts: left padding
+    path = write_jsonl(tmp_path / "em.jsonl", rows)
+    evaluator.composer.apply([0.0, 0.0, 1.0])
+    outs = []
+    for bs in (1, 4, 32):
+        util = make_utility(UtilityConfig(kind="exact_match", data=str(path), batch_size=bs, max_new_tokens=3))
+        outs.append(util.generate(evaluator.model, evaluator.tokenizer, util.load(path)))
+    assert outs[0] == outs[1] == outs[2]
+    util = make_utility(UtilityConfig(kind="exact_match", data=str(path), max_new_tokens=1))
+    score = util.score(evaluator.model, evaluator.tokenizer, util.load(path))
+    assert 0.0 <= score.value <= 1.0 and len(score.per_example) == 15
+
+
+def test_exact_match_input_errors(tmp_path, world):
+    util = make_utility(UtilityConfig(kind="exact_match", data="x"))
+    bad = write_jsonl(tmp_path / "em.jsonl", [{"prompt": "p"}])
+    with pytest.raises(UserError, match=":1: missing field 'answer'"):
+        util.load(bad)
+
+
+def test_python_utility_calls_the_users_function(world, evaluator, tmp_path, monkeypatch):
+    (tmp_path / "myutil.py").write_text(
+        "def score(model, tokenizer, examples):\n    return len(examples) / 10\n"
+        "def nan(model, tokenizer, examples):\n    return float('nan')\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    data = write_jsonl(tmp_path / "d.jsonl", [{"x": 1}, {"x": 2}])
+    util = make_utility(UtilityConfig(kind="python", data=str(data), function="myutil:score"))
+    assert util.score(evaluator.model, evaluator.tokenizer, util.load(data)).value == 0.2
+    with pytest.raises(ValueError, match="NaN"):
+        bad = make_utility(UtilityConfig(kind="python", data=str(data), function="myutil:nan"))
+        bad.score(evaluator.model, evaluator.tokenizer, bad.load(data))
+    with pytest.raises(UserError, match="has no function 'nope'"):
+        make_utility(UtilityConfig(kind="python", data=str(data), function="myutil:nope")).load(data)
+
+
+def test_unknown_utility_kind():
+    with pytest.raises(UserError, match="unknown utility 'bleu'"):
+        make_utility(UtilityConfig(kind="bleu", data="x"))
+
+
+def test_chat_template_is_applied_when_the_tokenizer_has_one(world, tmp_path):
+    from modelswarm.tiny import make_tokenizer
+    from modelswarm.utilities.base import prompt_ids
+
+    tok = make_tokenizer(tmp_path / "tok", chat_template="{% for m in messages %}<{{ m['content'] }}>{% endfor %}")
+    cfg = UtilityConfig(kind="multiple_choice", data="x")
+    assert tok.decode(prompt_ids(tok, "hi", cfg)) == "<hi>"
+    assert tok.decode(prompt_ids(tok, "hi", dataclasses.replace(cfg, chat_template="off")), skip_special_tokens=True) == "hi"
+    plain = load_tokenizer(str(world["base"]))
+    with pytest.raises(UserError, match="no chat template"):
+        prompt_ids(plain, "hi", dataclasses.replace(cfg, chat_template="on"))
