@@ -41,7 +41,7 @@ def _search(prep, address, resume, live) -> None:
     try:
         summary = run_swarm(prep, address=address, resume=resume, live=live)
     except KeyboardInterrupt:
-        console.print(f"\ninterrupted; state is saved. Resume with:\n  modelswarm resume {prep.config.run_dir}")
+        print(f"\ninterrupted; state is saved. Resume with:\n  modelswarm resume {prep.config.run_dir}", flush=True)
         raise typer.Exit(130)
     print_summary(summary, console)
 
@@ -77,7 +77,7 @@ def resume(
 
     rd = RunDir(run_dir)
     cfg = rd.load_config().replace(runs_dir=str(rd.path.resolve().parent), name=rd.path.resolve().name)
-    _search(prepare(cfg), address, True, live)
+    _search(prepare(cfg, rd.config_source()), address, True, live)
 
 
 @app.command()

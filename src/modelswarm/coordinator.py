@@ -12,6 +12,7 @@ replays (never recomputes) what had finished.
 from __future__ import annotations
 
 import math
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,6 +44,9 @@ class Prepared:
 
 
 def prepare(config: Config, config_path: Optional[Path] = None) -> Prepared:
+    for p in sys_paths_for(config_path):  # python utilities may live next to the config
+        if p not in sys.path:
+            sys.path.insert(0, p)
     utility = make_utility(config.utility)
     splits = {"val": utility.load(config.utility.data)}
     if config.utility.test_data:
@@ -147,7 +151,7 @@ def run_swarm(
     elif rd.exists():
         raise UserError(rd.path, "run directory already exists: resume it (modelswarm resume) or change 'name'")
     else:
-        rd.create(config, bank.names, bank.sources)
+        rd.create(config, bank.names, bank.sources, prep.config_path)
 
     swarm, state = rd.load_state(config) if resume else (None, {})
     if swarm is None:

@@ -71,15 +71,22 @@ class RunDir:
     def exists(self) -> bool:
         return self.config_file.is_file()
 
-    def create(self, config: Config, names: tuple[str, ...], sources: tuple[str, ...]) -> None:
+    def create(self, config: Config, names: tuple[str, ...], sources: tuple[str, ...],
+               config_source: Optional[Path] = None) -> None:
         self.path.mkdir(parents=True, exist_ok=True)
-        atomic_write_json(self.experts_file, {"names": list(names), "sources": list(sources)})
+        source = str(Path(config_source).resolve()) if config_source else None
+        atomic_write_json(self.experts_file, {"names": list(names), "sources": list(sources), "config_source": source})
         atomic_write_text(self.config_file, dump_config(config))
 
     def load_config(self) -> Config:
         if not self.exists():
             raise UserError(self.path, "not a run directory (no config.yaml)")
         return load_config(self.config_file)
+
+    def config_source(self) -> Optional[Path]:
+        """The YAML the run was started from (its folder is searched for python utilities)."""
+        src = self.read_json(self.experts_file).get("config_source")
+        return Path(src) if src else None
 
     def check_experts(self, names: tuple[str, ...]) -> None:
         recorded = self.read_json(self.experts_file)["names"]
