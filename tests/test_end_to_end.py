@@ -115,3 +115,29 @@ def test_cli_run_status_export_eval(world, tmp_path):
     assert r.returncode == 0, r.stderr
     summary = json.loads((run_dir / "summary.json").read_text())
     assert f"{summary['best']['score']:.4f}" in r.stdout
+
+
+def test_full_weight_experts_search_and_export_an_hf_model_dir(world, ray_session, tmp_path):
+    """Full fine-tunes instead of adapters: same search, best/ is a plain transformers model."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    from modelswarm.experts import load_bank
+
+    lora = load_bank(str(world["experts"]))
+    for j, name in enumerate(lora.names):  # each adapter merged into the base: a full expert
+        from peft import PeftModel
+
+        merged = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(world["base"]),
+                                           str(world["experts"] / name)).merge_and_unload()
+        merged.save_pretrained(tmp_path / "full" / name)
+    path = write_config(tmp_path / "c.yaml", world, tmp_path / "runs", name="full",
+                        experts=str(tmp_path / "full"), swarm={"size": 4, "max_iterations": 2})
+    cfg = load_config(path)
+    summary = run_swarm(prepare(cfg), live=False)
+    best = RunDir(cfg.run_dir).best_dir
+    assert (best / "config.json").is_file() and (best / "model.safetensors").is_file()
+    assert (best / "tokenizer.json").is_file()  # loads on its own, tokenizer included
+    model = AutoModelForCausalLM.from_pretrained(best)
+    assert isinstance(model, torch.nn.Module)
+    assert score_checkpoint(cfg, best) == summary["best"]["score"]

@@ -81,7 +81,10 @@ def resume(
 
 
 @app.command()
-def status(run_dir: Path = typer.Argument(..., help="runs/<name>")) -> None:
+def status(
+    run_dir: Path = typer.Argument(..., help="runs/<name>"),
+    plot: bool = typer.Option(False, "--plot", help="also write RUN_DIR/utility.png"),
+) -> None:
     """Where a run stands: iteration, global best, per-particle scores."""
     from .state import RunDir
     from .swarm import Swarm
@@ -100,6 +103,10 @@ def status(run_dir: Path = typer.Argument(..., help="runs/<name>")) -> None:
     console.print(view._render())
     console.print(f"status: {d.get('status')}, elapsed {d.get('elapsed_s', 0):.0f}s, "
                   f"global best coefficients {[round(c, 4) for c in swarm.g.tolist()]}")
+    if plot:
+        from .plot import plot_run
+
+        console.print(f"wrote {plot_run(run_dir)}")
 
 
 @app.command()
@@ -107,6 +114,7 @@ def export(
     run_dir: Path = typer.Argument(..., help="runs/<name>"),
     out: Optional[Path] = typer.Option(None, "--out", help="output directory (default: RUN_DIR/best)"),
     rank: int = typer.Option(1, "--rank", help="1 = global best, 2 = second-best personal best, ..."),
+    merged: bool = typer.Option(False, "--merged", help="also write RUN_DIR/merged: base + best adapter, merged"),
 ) -> None:
     """(Re)write a particle of a run as a PEFT adapter (LoRA) or HF model dir (full)."""
     from .experts import load_bank
@@ -128,6 +136,27 @@ def export(
     target = out or rd.best_dir
     export_particle(target, bank, coeffs, cfg.base_model, score=score, extra={"run": cfg.name, "rank": rank})
     console.print(f"wrote {target} (score {score:.4f})")
+    if merged:
+        from .verify import export_merged
+
+        console.print(f"wrote {export_merged(run_dir)}")
+
+
+@app.command()
+def verify(
+    run_dir: Path = typer.Argument(..., help="a finished run"),
+    merged: bool = typer.Option(False, "--merged", help="check RUN_DIR/merged instead of best/"),
+) -> None:
+    """Load best/ the way other tools do (PEFT / transformers), re-score, compare with the run."""
+    from .verify import verify_run
+
+    ok = True
+    for split, recorded, score, equal in verify_run(run_dir, merged):
+        mark = "ok" if equal else ("differs (merged weights round differently)" if merged else "MISMATCH")
+        console.print(f"{split}: recorded {recorded:.6f}, re-scored {score:.6f}: {mark}")
+        ok &= equal or merged
+    if not ok:
+        raise typer.Exit(1)
 
 
 @app.command("eval")
@@ -178,6 +207,77 @@ def baselines(
         t.add_row(k, f"{v:.4f}", *([f"{table['test'][k]:.4f}"] if "test" in table else []))
     console.print(t)
     console.print(f"best single expert (on validation): {table['best_single_expert']}")
+
+
+@app.command()
+def plan(
+    config: Path = typer.Argument(..., help="swarm config YAML"),
+    warmup: int = typer.Option(8, "--warmup", help="examples for the timing warm-up (0: skip it)"),
+) -> None:
+    """Dry run: sizes, memory per worker, evaluations, and an estimated time."""
+    from .config import load_config
+    from .plan import make_plan
+
+    cfg = load_config(config)
+    p = make_plan(cfg, warmup)
+    fmt_s = lambda s: "?" if s is None else (f"{s:.1f}s" if s < 120 else f"{s / 60:.1f} min")  # noqa: E731
+    console.print(
+        f"experts: {p.experts} ({p.kind}), particles: {p.particles}\n"
+        f"expert bank: {p.bank_params:,} parameters per expert, {p.bank_mb} MB in all (shared by a node's workers)\n"
+        f"base model: {p.base_params:,} parameters, {p.base_mb} MB as {cfg.workers.dtype}\n"
+        f"per worker: about {p.worker_mb} MB plus the Python/torch runtime, x {cfg.workers.count} workers\n"
+        f"validation: {p.val_examples} examples, test: {p.test_examples}\n"
+        f"evaluations: {p.evals_per_iteration} per iteration, at most {p.max_evaluations} in all\n"
+        f"time (from a {warmup}-example warm-up): {fmt_s(p.seconds_per_eval)} per evaluation, "
+        f"{fmt_s(p.seconds_per_iteration)} per iteration, at most {fmt_s(p.max_seconds)} "
+        f"for {cfg.swarm.max_iterations} iterations (patience usually stops it sooner)", highlight=False)
+
+
+@app.command()
+def demo(
+    config: Path = typer.Option(Path("swarm_configs/demo.yaml"), "--config"),
+    name: Optional[str] = typer.Option(None, "--name", help="run name (default: demo-<timestamp>)"),
+    address: Optional[str] = ADDRESS,
+    live: Optional[bool] = typer.Option(None, "--live/--no-live"),
+) -> None:
+    """The offline demo: SmolLM2-135M-Instruct, six LoRA specialists, one mixed-skill swarm."""
+    from .demo.run import prepare_demo
+
+    _search(prepare_demo(config, name, log=lambda m: console.print(m, highlight=False)), address, False, live)
+
+
+@experts_app.command("train")
+def experts_train(
+    out: Path = typer.Argument(..., help="adapter directory to write"),
+    data: list[Path] = typer.Option(..., "--data", help="JSONL of {prompt, answer}; repeat for several files"),
+    base: Optional[Path] = typer.Option(None, "--base", help="base model dir (default: the demo's SmolLM2-135M)"),
+    steps: int = typer.Option(150, "--steps"),
+    lr: float = typer.Option(3e-3, "--lr"),
+    rank: int = typer.Option(8, "--rank"),
+    seed: int = typer.Option(0, "--seed", help="LoRA init and data order; keep it equal across one swarm's experts"),
+) -> None:
+    """Fine-tune one LoRA expert on (prompt, answer) pairs."""
+    import json
+
+    from .demo.smollm import ensure_base
+    from .demo.train import TrainRecipe, train_expert
+
+    for f in data:
+        if not f.is_file():
+            raise UserError(f, "data file not found")
+    info = train_expert(base or ensure_base(), data, out, TrainRecipe(steps=steps, lr=lr, rank=rank, alpha=2 * rank, seed=seed))
+    console.print(json.dumps(info, indent=2))
+
+
+@experts_app.command("make-demo")
+def experts_make_demo(
+    out: Path = typer.Argument(Path("experts/demo"), help="where the suite, experts and manifest go"),
+    skill: Optional[list[str]] = typer.Option(None, "--skill", help="only these skills (default: all six)"),
+) -> None:
+    """Rebuild the demo's task suite and its six LoRA specialists (about 15 minutes on 2 cores)."""
+    from .demo.build import make_demo
+
+    make_demo(out, skills=skill, log=lambda m: console.print(m, highlight=False))
 
 
 @experts_app.command("make-tiny")

@@ -141,8 +141,10 @@ def _lora_key(key: str) -> bool:
 
 # --- loading -----------------------------------------------------------------------------
 
-def load_bank(spec: str | list[str]) -> ExpertBank:
-    """Read and check every expert, then pack them into the bank matrix."""
+def read_layout(spec: str | list[str]) -> tuple[BankLayout, list[list[Path]], list[Path]]:
+    """Check every expert from its config and tensor headers alone (no weights are read).
+
+    Returns the shared layout, each expert's safetensors files, and the expert paths."""
     paths = expert_paths(spec)
     names = [p.stem if p.is_file() else p.name for p in paths]
     dupes = {n for n in names if names.count(n) > 1}
@@ -192,8 +194,14 @@ def load_bank(spec: str | list[str]) -> ExpertBank:
     keys = tuple(sorted(ref))
     layout = BankLayout(names=tuple(names), kind=kind, keys=keys,
                         shapes=tuple(ref[k] for k in keys), adapter_config=ref_cfg)
+    return layout, [files for _, files, _ in infos], paths
+
+
+def load_bank(spec: str | list[str]) -> ExpertBank:
+    """Read and check every expert, then pack them into the bank matrix."""
+    layout, files_per_expert, paths = read_layout(spec)
     matrix = np.empty((len(paths), layout.n_params), dtype=np.float32)
-    for row, (_, files, _) in enumerate(infos):
+    for row, files in enumerate(files_per_expert):
         _fill_row(matrix[row], layout, files)
         if not np.isfinite(matrix[row]).all():
             raise UserError(files[0], "holds NaN or infinite weights")
@@ -219,10 +227,9 @@ def _norm(value: Any) -> Any:
     return value
 
 
-def check_against_base(layout: BankLayout, base_model: str | Path) -> None:
-    """The experts must fit the configured base: LoRA targets exist with matching dims,
-    full experts have the base's tensor names and shapes."""
-    base = Path(base_model)
+def base_shapes(base: Path) -> dict[str, tuple[int, ...]]:
+    """Tensor shapes of a base model directory, from the safetensors headers only."""
+    base = Path(base)
     if not (base / "config.json").is_file():
         raise UserError(base, "base model directory not found (needs config.json)")
     index = base / "model.safetensors.index.json"
@@ -237,6 +244,14 @@ def check_against_base(layout: BankLayout, base_model: str | Path) -> None:
     shapes: dict[str, tuple[int, ...]] = {}
     for f in files:
         shapes.update(read_header(f))
+    return shapes
+
+
+def check_against_base(layout: BankLayout, base_model: str | Path) -> None:
+    """The experts must fit the configured base: LoRA targets exist with matching dims,
+    full experts have the base's tensor names and shapes."""
+    base = Path(base_model)
+    shapes = base_shapes(base)
     where = layout.names[0]
     if layout.kind == "full":
         for key, shape in zip(layout.keys, layout.shapes):

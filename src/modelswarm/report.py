@@ -46,6 +46,9 @@ def baseline_table(prep, evals, extra: Optional[dict[str, np.ndarray]] = None) -
     if "test" in prep.splits:
         test = score_points(evals, points, -1, "test")
         out["test"] = {k: _num(v.score) for k, v in test.items()}
+        tasks = [ex.get("task") for ex in prep.splits["test"]]
+        if all(tasks):
+            out["test_by_task"] = {k: by_task(tasks, v.per_example) for k, v in test.items() if v.per_example}
         if extra:
             first = next(iter(extra))
             mats = [test[k].per_example for k in experts]
@@ -56,6 +59,13 @@ def baseline_table(prep, evals, extra: Optional[dict[str, np.ndarray]] = None) -
                 out["test_solved_by_no_expert"] = float(np.mean(none_right & mine_right))
                 out["test_solved_by_no_expert_count"] = int(np.sum(none_right & mine_right))
     return out
+
+
+def by_task(tasks: list[str], correct: list[float]) -> dict[str, float]:
+    acc: dict[str, list[float]] = {}
+    for t, c in zip(tasks, correct):
+        acc.setdefault(t, []).append(c)
+    return {t: round(sum(v) / len(v), 4) for t, v in sorted(acc.items())}
 
 
 def _num(x: float) -> Optional[float]:
@@ -83,6 +93,9 @@ def finish(prep, rd, swarm, evals, elapsed_s: float) -> dict[str, Any]:
         "best_dir": str(rd.best_dir),
     }
     atomic_write_json(rd.summary_file, summary)
+    from .plot import plot_run
+
+    plot_run(rd.path)
     return summary
 
 
@@ -102,6 +115,16 @@ def print_summary(summary: dict[str, Any], console: Optional[Console] = None) ->
             row.append(fmt(b["test"][name]))
         table.add_row(*row, style="bold green" if name == "global best" else None)
     console.print(table)
+    if "test_by_task" in b and "global best" in b["test_by_task"]:
+        best_single = f"expert {b['best_single_expert']}"
+        cols = ["global best", best_single, "uniform soup"]
+        t = Table(title="test accuracy by task")
+        t.add_column("task")
+        for c in cols:
+            t.add_column(c, justify="right")
+        for task in b["test_by_task"]["global best"]:
+            t.add_row(task, *[f"{b['test_by_task'][c][task]:.3f}" if c in b["test_by_task"] else "-" for c in cols])
+        console.print(t)
     if "test_solved_by_no_expert" in b:
         console.print(f"test questions no initial expert answers but the composed expert does: "
                       f"{b['test_solved_by_no_expert_count']} ({100 * b['test_solved_by_no_expert']:.1f}%)")

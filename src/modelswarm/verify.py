@@ -42,3 +42,53 @@ def score_checkpoint(config: Config, target: Path, split: str = "val") -> float:
     examples = utility.load(path)
     model = load_checkpoint(config.base_model, target)
     return utility.score(model, load_tokenizer(config.base_model), examples).value
+
+
+def verify_run(run_dir: Path, merged: bool = False) -> list[tuple[str, float, float, bool]]:
+    """Re-score best/ (or merged/) through PEFT/transformers; compare with the recorded scores.
+
+    Returns (split, recorded, rescored, equal) rows. LoRA adapters loaded unmerged hold the
+    very weights that were searched, so the scores must be equal; a merged model folds
+    B@A into W, which changes the float rounding, so it is reported, not required equal.
+    """
+    import json
+
+    from .state import RunDir
+
+    rd = RunDir(run_dir)
+    config = rd.load_config()
+    if not rd.summary_file.exists():
+        raise UserError(rd.summary_file, "the run has not finished (no summary.json)")
+    summary = json.loads(rd.summary_file.read_text())
+    target = rd.path / "merged" if merged else rd.best_dir
+    if not target.is_dir():
+        raise UserError(target, "not found" + (" (make it with: modelswarm export RUN_DIR --merged)" if merged else ""))
+    rows = [("val", summary["best"]["score"])]
+    if config.utility.test_data and "test" in summary["baselines"]:
+        rows.append(("test", summary["baselines"]["test"]["global best"]))
+    out = []
+    for split, recorded in rows:
+        score = score_checkpoint(config, target, split)
+        out.append((split, recorded, score, score == recorded))
+    return out
+
+
+def export_merged(run_dir: Path) -> Path:
+    """RUN_DIR/merged: base + best adapter merged into one plain HF model directory."""
+    from .io import atomic_write_dir
+    from .state import RunDir
+    from .worker import load_tokenizer
+
+    rd = RunDir(run_dir)
+    config = rd.load_config()
+    if not (rd.best_dir / ADAPTER_CONFIG).is_file():
+        raise UserError(rd.best_dir, "no LoRA adapter here to merge (full-weight runs export a model already)")
+    model = load_checkpoint(config.base_model, rd.best_dir).merge_and_unload()
+    tok = load_tokenizer(config.base_model)
+
+    def fill(tmp: Path) -> None:
+        model.save_pretrained(tmp)
+        tok.save_pretrained(tmp)
+
+    atomic_write_dir(rd.path / "merged", fill)
+    return rd.path / "merged"

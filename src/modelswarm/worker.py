@@ -8,6 +8,7 @@ into the model's parameters, run the utility, return the score.
 from __future__ import annotations
 
 import os
+import resource
 import sys
 import time
 import warnings
@@ -87,6 +88,7 @@ class Evaluator:
         if num_threads:
             torch.set_num_threads(max(1, int(num_threads)))
         torch.manual_seed(0)
+        self._baseline_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         self.device = pick_device(device)
         self.tokenizer = load_tokenizer(base_model)
         self.model = load_model(base_model, layout, self.device, DTYPES[dtype])
@@ -103,6 +105,17 @@ class Evaluator:
 
     def pid(self) -> int:
         return os.getpid()
+
+    def node(self) -> str:
+        import ray
+
+        return ray.get_runtime_context().get_node_id()
+
+    def memory(self) -> dict[str, float]:
+        """Peak RSS of this worker, and the part of it the interpreter and libraries had
+        before the model and bank were loaded (MB)."""
+        return {"peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                "baseline_rss_mb": self._baseline_rss_mb}
 
 
 def actor_class():

@@ -34,7 +34,7 @@ class ExactMatch(Utility):
             answer = require(obj, "answer", (str, int, float), where)
             if not normalise(str(answer)):
                 raise UserError(where, "field 'answer' is empty after normalisation")
-            examples.append({"prompt": obj["prompt"], "answer": str(answer)})
+            examples.append({**obj, "answer": str(answer)})  # extra fields (e.g. task) ride along
         return examples
 
     @torch.inference_mode()

@@ -29,7 +29,7 @@ class MultipleChoice(Utility):
             answer = require(obj, "answer", int, where)
             if not 0 <= answer < len(choices):
                 raise UserError(where, f"answer {answer} is outside the {len(choices)} choices")
-            examples.append({"question": obj["question"], "choices": choices, "answer": answer})
+            examples.append(obj)
         return examples
 
     @torch.inference_mode()

