@@ -115,6 +115,25 @@ def test_cli_run_status_export_eval(world, tmp_path):
     assert r.returncode == 0, r.stderr
     summary = json.loads((run_dir / "summary.json").read_text())
     assert f"{summary['best']['score']:.4f}" in r.stdout
+    r = cli("verify", run_dir)
+    assert r.returncode == 0 and r.stdout.count(": ok") == 2, r.stdout + r.stderr
+    r = cli("export", run_dir, "--merged")
+    assert r.returncode == 0, r.stderr
+    assert (run_dir / "merged" / "model.safetensors").is_file() and (run_dir / "merged" / "tokenizer.json").is_file()
+    r = cli("verify", run_dir, "--merged")
+    assert r.returncode == 0, r.stdout + r.stderr
+    (run_dir / "utility.png").unlink()
+    r = cli("status", run_dir, "--plot")
+    assert r.returncode == 0 and (run_dir / "utility.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_cli_plan_is_a_dry_run(world, tmp_path):
+    path = write_config(tmp_path / "c.yaml", world, tmp_path / "runs", name="planned")
+    r = cli("plan", path, "--warmup", "4")
+    assert r.returncode == 0, r.stderr
+    assert "experts: 3 (lora), particles: 6" in r.stdout
+    assert "evaluations: 6 per iteration" in r.stdout and "per evaluation" in r.stdout
+    assert not (tmp_path / "runs").exists()
 
 
 def test_full_weight_experts_search_and_export_an_hf_model_dir(world, ray_session, tmp_path):

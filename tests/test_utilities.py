@@ -143,3 +143,17 @@ def test_chat_template_is_applied_when_the_tokenizer_has_one(world, tmp_path):
     plain = load_tokenizer(str(world["base"]))
     with pytest.raises(UserError, match="no chat template"):
         prompt_ids(plain, "hi", dataclasses.replace(cfg, chat_template="on"))
+
+
+def test_early_exit_stops_once_the_bound_is_out_of_reach(world, evaluator):
+    """Off by default; on, a particle that cannot reach its bound gets an upper bound instead
+    of its exact score, and one that can is scored exactly as without it."""
+    evaluator.composer.apply([0.0, 1.0, 0.0])  # the 'same' expert: weak on this data
+    examples = mc(world).load(world["val"])
+    exact = mc(world).score(evaluator.model, evaluator.tokenizer, examples)
+    assert mc(world).evaluate(evaluator.model, evaluator.tokenizer, examples, bound=0.99) == exact  # off
+    early = mc(world, early_exit=True, early_exit_chunk=8)
+    cut = early.evaluate(evaluator.model, evaluator.tokenizer, examples, bound=0.95)
+    assert cut.early_exit and exact.value <= cut.value < 0.95 and cut.per_example is None
+    full = early.evaluate(evaluator.model, evaluator.tokenizer, examples, bound=0.0)
+    assert not full.early_exit and full.value == exact.value and full.per_example == exact.per_example

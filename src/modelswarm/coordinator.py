@@ -95,30 +95,43 @@ class Evaluations:
             self.progress.message("searching")
         return self._pool
 
-    def score(self, rows: np.ndarray, iteration: int, split: str = "val") -> list[Evaluation]:
-        """Evaluations of each row (cached, or computed on the pool and journaled)."""
+    def score(self, rows: np.ndarray, iteration: int, split: str = "val",
+              bounds: Optional[Sequence[float]] = None) -> list[Evaluation]:
+        """Evaluations of each row (cached, or computed on the pool and journaled).
+
+        bounds: per row, the score it must beat to matter (its personal best); with
+        utility.early_exit on, scoring may stop below it."""
         out: list[Optional[Evaluation]] = [None] * len(rows)
         todo: dict[str, list[int]] = {}
         for i, row in enumerate(rows):
             h = coeff_hash(row)
             ev = self.cache.get(self._key(h, -1 if split == "test" else 0))
+            need = bounds[i] if bounds is not None else None
+            if ev is not None and ev.bound is not None and (need is None or need < ev.bound):
+                ev = None  # an upper bound does not settle a lower bar: score it again
             if ev is not None:
                 out[i] = ev
                 self.hits += 1
             else:
                 todo.setdefault(h, []).append(i)
         if todo:
-            jobs = [Job(key=h, coeffs=tuple(float(c) for c in rows[idx[0]]), split=split) for h, idx in todo.items()]
+            def bound_of(idx: list[int]) -> Optional[float]:
+                if bounds is None or not all(math.isfinite(bounds[i]) for i in idx):
+                    return None
+                return float(min(bounds[i] for i in idx))
+
+            jobs = [Job(key=h, coeffs=tuple(float(c) for c in rows[idx[0]]), split=split, bound=bound_of(idx))
+                    for h, idx in todo.items()]
+
+            it = iteration if split == "val" else -1
 
             def done(job: Job, result, actor) -> None:
-                first = todo[job.key][0]
+                head = (it, todo[job.key][0], job.key, list(job.coeffs))
                 if isinstance(result, Failure):
-                    ev = Evaluation(iteration if split == "val" else -1, first, job.key, list(job.coeffs),
-                                    -math.inf, 0.0, "", f"{result.reason} (after {result.attempts} attempts)")
+                    ev = Evaluation(*head, -math.inf, 0.0, "", f"{result.reason} (after {result.attempts} attempts)")
                 else:
-                    ev = Evaluation(iteration if split == "val" else -1, first, job.key, list(job.coeffs),
-                                    float(result.score), round(result.seconds, 4), result.worker, None,
-                                    result.per_example)
+                    ev = Evaluation(*head, float(result.score), round(result.seconds, 4), result.worker, None,
+                                    result.per_example, job.bound if result.early_exit else None)
                 self.run_dir.append(ev)  # durable before it is used
                 self.cache[self._key(job.key, ev.iteration)] = ev
                 self.computed += 1
@@ -177,7 +190,7 @@ def run_swarm(
                 progress.iteration(swarm)
             while not swarm.done and (stop_after is None or swarm.iteration < stop_after):
                 x = swarm.propose()
-                results = evals.score(x, swarm.iteration + 1)
+                results = evals.score(x, swarm.iteration + 1, bounds=swarm.p_scores)
                 swarm.record(np.array([e.score for e in results]))
                 snapshot("running")
                 progress.iteration(swarm)

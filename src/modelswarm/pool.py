@@ -30,6 +30,7 @@ class Job:
     key: Any
     coeffs: tuple[float, ...]
     split: str = "val"
+    bound: Optional[float] = None  # early exit below this score (None: score fully)
 
 
 @dataclass(frozen=True)
@@ -147,7 +148,7 @@ class EvaluatorPool:
         while queue or running:
             while queue and idle:
                 actor, job = idle.pop(0), queue.popleft()
-                running[actor.evaluate.remote(list(job.coeffs), job.split)] = (actor, job, time.monotonic())
+                running[actor.evaluate.remote(list(job.coeffs), job.split, job.bound)] = (actor, job, time.monotonic())
             ready, _ = ray.wait(list(running), num_returns=1, timeout=poll_s)
             for ref in ready:
                 actor, job, _ = running.pop(ref)

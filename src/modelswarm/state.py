@@ -44,6 +44,7 @@ class Evaluation:
     worker: str = ""
     error: Optional[str] = None
     per_example: Optional[list[float]] = None
+    bound: Optional[float] = None  # set when scoring stopped early: score is an upper bound below it
 
     def to_json(self) -> str:
         d = dict(self.__dict__)

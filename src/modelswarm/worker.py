@@ -33,6 +33,7 @@ class EvalResult:
     per_example: Optional[list[float]]
     seconds: float
     worker: str
+    early_exit: bool = False
 
 
 def pick_device(device: str) -> torch.device:
@@ -95,13 +96,14 @@ class Evaluator:
         self.composer = Composer(self.model, layout, matrix)
         self.utility = make_utility(utility)
         self.splits = splits  # "val" (what the search optimises), "test" (held out), ...
-        self.name = f"{os.uname().nodename}:{os.getpid()}"
+        self.name = worker_name()
 
-    def evaluate(self, coeffs: Sequence[float], split: str = "val") -> EvalResult:
+    def evaluate(self, coeffs: Sequence[float], split: str = "val", bound: Optional[float] = None) -> EvalResult:
         start = time.perf_counter()
         self.composer.apply(coeffs)
-        result = self.utility.score(self.model, self.tokenizer, self.splits[split])
-        return EvalResult(result.value, result.per_example, time.perf_counter() - start, self.name)
+        result = self.utility.evaluate(self.model, self.tokenizer, self.splits[split], bound)
+        return EvalResult(result.value, result.per_example, time.perf_counter() - start, self.name,
+                          result.early_exit)
 
     def pid(self) -> int:
         return os.getpid()
@@ -116,6 +118,19 @@ class Evaluator:
         before the model and bank were loaded (MB)."""
         return {"peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
                 "baseline_rss_mb": self._baseline_rss_mb}
+
+
+def worker_name() -> str:
+    """host:pid, prefixed with the Ray node id inside a Ray worker (nodes can share a host)."""
+    name = f"{os.uname().nodename}:{os.getpid()}"
+    try:
+        import ray
+
+        if ray.is_initialized():
+            name = f"{ray.get_runtime_context().get_node_id()[:8]}/{name}"
+    except Exception:  # not in Ray, or an older Ray without the runtime context
+        pass
+    return name
 
 
 def actor_class():

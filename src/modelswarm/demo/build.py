@@ -51,8 +51,13 @@ def make_demo(out: Path, recipe: TrainRecipe = TrainRecipe(), skills: Optional[l
     manifest_file = out / "manifest.json"
     if manifest_file.exists():
         manifest["experts"] = json.loads(manifest_file.read_text()).get("experts", {})
+    manifest["experts"] = {k: v for k, v in manifest["experts"].items() if k in SKILLS}
     manifest["base_scores"] = score_adapter(base, None, out / "data" / "val.jsonl")
-    for skill in skills or list(SKILLS):
+    todo = skills or list(SKILLS)
+    for skill, info in manifest["experts"].items():  # kept experts: re-score on today's validation file
+        if skill not in todo and (out / "lora" / skill).is_dir():
+            info.update(score_adapter(base, out / "lora" / skill, out / "data" / "val.jsonl"))
+    for skill in todo:
         t0 = time.time()
         info = train_expert(base, [out / "data" / "train" / f"{skill}.jsonl"], out / "lora" / skill, recipe)
         info["data"] = [str(Path(p).relative_to(out)) for p in info["data"]]

@@ -12,7 +12,9 @@ import random
 from pathlib import Path
 from typing import Callable
 
-DAYS = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"]
+MONTHS = ["January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
+          "November", "December"]
+MONTH_DAYS = [31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31]
 UNITS = [("km", "m", 1000), ("m", "cm", 100), ("kg", "g", 1000), ("h", "min", 60), ("min", "s", 60), ("ft", "in", 12)]
 LETTERS = "abcdefghijklmnopqrstuvwxyz"
 
@@ -33,9 +35,11 @@ def reverse(rng: random.Random) -> tuple[str, str]:
     return f"Reverse: {' '.join(word)} ->", " ".join(reversed(word))
 
 
-def weekday(rng: random.Random) -> tuple[str, str]:
-    start, k = rng.randrange(7), rng.randint(1, 100)
-    return f"{k} days after {DAYS[start]}:", DAYS[(start + k) % 7]
+def date(rng: random.Random) -> tuple[str, str]:
+    """Calendar facts: a numeric month/day written out ("03/15 ->" "March 15")."""
+    m = rng.randrange(12)
+    d = rng.randint(1, MONTH_DAYS[m])
+    return f"Date {m + 1:02d}/{d:02d} ->", f"{MONTHS[m]} {d}"
 
 
 def logic(rng: random.Random) -> tuple[str, str]:
@@ -65,7 +69,7 @@ def parity_of_sum(rng: random.Random) -> tuple[str, str]:
 
 
 SKILLS: dict[str, Callable[[random.Random], tuple[str, str]]] = {
-    "add": add, "convert": convert, "reverse": reverse, "weekday": weekday, "logic": logic, "parity": parity,
+    "add": add, "convert": convert, "reverse": reverse, "date": date, "logic": logic, "parity": parity,
 }
 MIXED: dict[str, Callable[[random.Random], tuple[str, str]]] = {"parity_of_sum": parity_of_sum}
 ALL_TASKS = {**SKILLS, **MIXED}
@@ -77,13 +81,14 @@ def split_task(name: str, n_train: int, n_val: int, n_test: int, seed: int = 0) 
     rng = random.Random(f"{name}:{seed}")
     seen: dict[str, str] = {}
     want = n_train + n_val + n_test
-    tries = 0
-    while len(seen) < want:
+    misses = 0  # a small task (date: 366 prompts) runs out: train then gets what is left
+    while len(seen) < want and misses < 50 * want:
         prompt, answer = gen(rng)
+        if prompt in seen:
+            misses += 1
         seen.setdefault(prompt, answer)
-        tries += 1
-        if tries > 200 * want:
-            raise RuntimeError(f"task {name} has fewer than {want} distinct prompts")
+    if len(seen) < n_val + n_test + min(n_train, 100):
+        raise RuntimeError(f"task {name} has only {len(seen)} distinct prompts")
     rows = [{"prompt": p, "answer": a, "task": name} for p, a in seen.items()]
     return {"test": rows[:n_test], "val": rows[n_test:n_test + n_val], "train": rows[n_test + n_val:]}
 

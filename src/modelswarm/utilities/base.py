@@ -35,6 +35,7 @@ def register(kind: str) -> Callable[[type], type]:
 class Score:
     value: float  # higher is better
     per_example: Optional[list[float]] = None  # 1/0 correctness where the utility has it
+    early_exit: bool = False  # value is an upper bound: scoring stopped below the bound
 
 
 class Utility:
@@ -48,6 +49,25 @@ class Utility:
 
     def score(self, model: torch.nn.Module, tokenizer: Any, examples: list[dict[str, Any]]) -> Score:
         raise NotImplementedError
+
+    def evaluate(self, model: torch.nn.Module, tokenizer: Any, examples: list[dict[str, Any]],
+                 bound: Optional[float] = None) -> Score:
+        """score(), or with early_exit on, chunk by chunk until the best still reachable
+        (all remaining examples right) falls below `bound`; the value is then that upper
+        bound. Only for utilities whose score is the mean of per-example 0/1 marks."""
+        if not self.config.early_exit or bound is None:
+            return self.score(model, tokenizer, examples)
+        marks: list[float] = []
+        n, step = len(examples), self.config.early_exit_chunk
+        for start in range(0, n, step):
+            part = self.score(model, tokenizer, examples[start:start + step])
+            if part.per_example is None:
+                return self.score(model, tokenizer, examples)  # not a mean of marks: no shortcut
+            marks += part.per_example
+            reachable = (sum(marks) + n - len(marks)) / n
+            if len(marks) < n and reachable < bound:
+                return Score(reachable, None, early_exit=True)
+        return Score(sum(marks) / n, marks)
 
 
 def read_jsonl(path: str | Path, max_examples: Optional[int] = None) -> list[tuple[int, dict[str, Any]]]:

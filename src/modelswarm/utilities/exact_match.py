@@ -42,9 +42,14 @@ class ExactMatch(Utility):
         encoded = [prompt_ids(tokenizer, ex["prompt"], self.config) for ex in examples]
         device = next(model.parameters()).device
         pid = pad_id(tokenizer)
+        # only the first line is compared, so a newline ends an answer as surely as EOS does
+        stops = [tokenizer.eos_token_id]
+        newline = tokenizer("\n", add_special_tokens=False)["input_ids"]
+        if len(newline) == 1:
+            stops.append(newline[0])
         gen = GenerationConfig(
             max_new_tokens=self.config.max_new_tokens, do_sample=False, num_beams=1,
-            pad_token_id=pid, eos_token_id=tokenizer.eos_token_id,
+            pad_token_id=pid, eos_token_id=stops,
         )
         outputs = [""] * len(examples)
         order = sorted(range(len(encoded)), key=lambda k: -len(encoded[k]))
