@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import secrets
 import shutil
 import subprocess
 import sys
@@ -50,7 +51,7 @@ def rate(prep, rows, address=None) -> tuple[float, dict]:
 
 def ray_cli(*args: str) -> None:
     ray_bin = shutil.which("ray") or str(Path(sys.executable).parent / "ray")
-    subprocess.run([ray_bin, *args], check=True, capture_output=True, text=True, timeout=300)
+    subprocess.run([ray_bin, *args], check=True, capture_output=True, text=True, timeout=300, env=os.environ)
 
 
 def main() -> None:
@@ -70,6 +71,8 @@ def main() -> None:
     out["efficiency_2_workers"] = out["evals_per_s_2_worker"] / (2 * out["evals_per_s_1_worker"])
 
     os.environ.pop("RAY_ADDRESS", None)
+    os.environ["RAY_AUTH_MODE"] = "token"  # as Ray >= 2.59 wants: one token for nodes and driver
+    os.environ["RAY_AUTH_TOKEN"] = secrets.token_hex(32)
     try:
         ray_cli("start", "--head", f"--port={PORT}", "--num-cpus=1", "--include-dashboard=false",
                 '--resources={"node_a": 1}')

@@ -2,9 +2,11 @@
 
 import json
 import os
+import secrets
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -21,12 +23,17 @@ def ray_cli(*args, env):
 
 
 @pytest.fixture
-def two_node_cluster(tmp_path):
+def two_node_cluster():
     """A head and a second node, one CPU each, with resources that tell them apart."""
     env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
-    env["RAY_TMPDIR"] = str(tmp_path / "ray")  # not the session's /tmp/ray: a cluster of its own
+    # token authentication, as Ray >= 2.59 wants it: one secret for every node and the driver
+    env["RAY_AUTH_MODE"] = "token"
+    env["RAY_AUTH_TOKEN"] = secrets.token_hex(32)
+    # a cluster of its own, in a short path: Ray's unix sockets allow 107 bytes
+    ray_tmp = tempfile.mkdtemp(prefix="msr", dir="/tmp")
+    env["RAY_TMPDIR"] = ray_tmp
     head = ray_cli("start", "--head", f"--port={PORT}", "--num-cpus=1", "--include-dashboard=false",
-                   '--resources={"node_a": 1}', f"--temp-dir={tmp_path / 'ray'}", env=env)
+                   '--resources={"node_a": 1}', f"--temp-dir={ray_tmp}", env=env)
     assert head.returncode == 0, head.stderr
     try:
         second = ray_cli("start", f"--address=127.0.0.1:{PORT}", "--num-cpus=1", '--resources={"node_b": 1}', env=env)
@@ -34,6 +41,7 @@ def two_node_cluster(tmp_path):
         yield f"127.0.0.1:{PORT}", env
     finally:
         ray_cli("stop", "--force", env=env)
+        shutil.rmtree(ray_tmp, ignore_errors=True)
 
 
 def test_a_swarm_runs_with_workers_on_both_nodes(world, two_node_cluster, tmp_path):
