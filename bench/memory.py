@@ -59,6 +59,8 @@ def main() -> None:
         "worker_peak_rss_mb": [round(m["peak_rss_mb"], 1) for m in mems],
         "worker_baseline_rss_mb": [round(m["baseline_rss_mb"], 1) for m in mems],
         "worker_added_mb": [round(a, 1) for a in added],
+        "worker_current_rss_mb (after the evaluations)": [round(m["current_rss_mb"], 1) for m in mems],
+        "current_added_over_budget": [round((m["current_rss_mb"] - m["baseline_rss_mb"]) / budget, 3) for m in mems],
         "added_over_budget": [round(a / budget, 3) for a in added],
         "within_budget": all(a <= budget for a in added),
     }, indent=2))

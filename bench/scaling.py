@@ -59,7 +59,10 @@ def main() -> None:
     ap.add_argument("--model", choices=["tiny", "smollm"], default="tiny")
     ap.add_argument("--size", type=int, default=10)
     ap.add_argument("--iterations", type=int, default=2)
+    ap.add_argument("--two-nodes-only", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.two_nodes_only:
+        return two_nodes(args)
 
     tmp = tmpdir()
     out = {"model": args.model}
@@ -70,19 +73,32 @@ def main() -> None:
         out[f"evals_per_s_{workers}_worker"], _ = rate(prep, rows)
     out["efficiency_2_workers"] = out["evals_per_s_2_worker"] / (2 * out["evals_per_s_1_worker"])
 
-    os.environ.pop("RAY_ADDRESS", None)
-    os.environ["RAY_AUTH_MODE"] = "token"  # as Ray >= 2.59 wants: one token for nodes and driver
-    os.environ["RAY_AUTH_TOKEN"] = secrets.token_hex(32)
+    # Ray reads its auth settings once per process: the cluster part runs in a fresh one
+    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
+    env["RAY_AUTH_MODE"] = "token"  # as Ray >= 2.59 wants: one token for nodes and driver
+    env["RAY_AUTH_TOKEN"] = secrets.token_hex(32)
+    cmd = [sys.executable, __file__, "--model", args.model, "--size", str(args.size),
+           "--iterations", str(args.iterations), "--two-nodes-only"]
+    res = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=1800)
+    if res.returncode != 0:
+        raise SystemExit(res.stderr[-3000:])
+    out.update(json.loads(res.stdout.strip().splitlines()[-1]))
+    out["efficiency_two_nodes"] = out["evals_per_s_two_nodes"] / (2 * out["evals_per_s_1_worker"])
+    print(json.dumps({k: round(v, 3) if isinstance(v, float) else v for k, v in out.items()}, indent=2))
+
+
+def two_nodes(args) -> None:
+    tmp = tmpdir()
     try:
         ray_cli("start", "--head", f"--port={PORT}", "--num-cpus=1", "--include-dashboard=false",
                 '--resources={"node_a": 1}')
         ray_cli("start", f"--address=127.0.0.1:{PORT}", "--num-cpus=1", '--resources={"node_b": 1}')
         prep = prepared(args.model, 2, tmp / "cluster")
-        out["evals_per_s_two_nodes"], out["workers_per_node"] = rate(prep, rows, address=f"127.0.0.1:{PORT}")
-        out["efficiency_two_nodes"] = out["evals_per_s_two_nodes"] / (2 * out["evals_per_s_1_worker"])
+        rows = particle_rows(len(prep.bank.names), args.size, args.iterations)
+        r, nodes = rate(prep, rows, address=f"127.0.0.1:{PORT}")
     finally:
         ray_cli("stop", "--force")
-    print(json.dumps({k: round(v, 3) if isinstance(v, float) else v for k, v in out.items()}, indent=2))
+    print(json.dumps({"evals_per_s_two_nodes": r, "workers_per_node": sorted(nodes.values())}))
 
 
 if __name__ == "__main__":

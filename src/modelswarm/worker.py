@@ -89,6 +89,9 @@ class Evaluator:
         if num_threads:
             torch.set_num_threads(max(1, int(num_threads)))
         torch.manual_seed(0)
+        import peft  # noqa: F401  the runtime (libraries) is in the baseline, the model is not
+        import transformers  # noqa: F401
+
         self._baseline_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         self.device = pick_device(device)
         self.tokenizer = load_tokenizer(base_model)
@@ -114,10 +117,16 @@ class Evaluator:
         return ray.get_runtime_context().get_node_id()
 
     def memory(self) -> dict[str, float]:
-        """Peak RSS of this worker, and the part of it the interpreter and libraries had
+        """Peak and current RSS of this worker, and what the interpreter and libraries held
         before the model and bank were loaded (MB)."""
+        current = 0.0
+        try:
+            with open("/proc/self/status") as f:
+                current = next(int(l.split()[1]) for l in f if l.startswith("VmRSS:")) / 1024
+        except (OSError, StopIteration):
+            pass
         return {"peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-                "baseline_rss_mb": self._baseline_rss_mb}
+                "current_rss_mb": current, "baseline_rss_mb": self._baseline_rss_mb}
 
 
 def worker_name() -> str:
