@@ -73,3 +73,20 @@ def test_export_holds_the_scored_weights_and_its_provenance(world, setup, tmp_pa
     info = read_provenance(tmp_path / "best")
     assert info["experts"] == list(bank.names) and info["coefficients"] == coeffs and info["score"] == 0.5
     assert np.array_equal(compose_numpy(bank.matrix, coeffs), ev.composer.flat.numpy())
+
+
+def test_bfloat16_workers_compose_and_score(world, setup):
+    bank, _ = setup
+    cfg = UtilityConfig(kind="multiple_choice", data=str(world["val"]))
+    from modelswarm.utilities import make_utility
+
+    val = make_utility(cfg).load(world["val"])
+    ev = Evaluator(str(world["base"]), bank.layout, bank.matrix, cfg, {"val": val}, dtype="bfloat16", num_threads=1)
+    assert next(p for n, p in ev.model.named_parameters() if "q_proj.base_layer" in n).dtype == torch.bfloat16
+    result = ev.evaluate([0.2, 0.3, 0.5])
+    assert 0.0 <= result.score <= 1.0 and len(result.per_example) == len(val)
+    want = bank.layout.split(compose_numpy(bank.matrix, [0.2, 0.3, 0.5]))
+    live = dict(ev.model.named_parameters())
+    for key, tensor in want.items():
+        got = live[key.replace(".weight", ".default.weight")]
+        assert torch.allclose(got.float(), torch.from_numpy(tensor).to(got.dtype).float()), key
