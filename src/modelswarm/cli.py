@@ -10,11 +10,11 @@ from typing import Optional
 import typer
 from rich.console import Console
 
+from . import OFFLINE_ENV
 from .errors import UserError
 
-for _k, _v in {"TRANSFORMERS_VERBOSITY": "error", "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
-               "HF_HUB_DISABLE_PROGRESS_BARS": "1", "TOKENIZERS_PARALLELISM": "false"}.items():
-    os.environ.setdefault(_k, _v)  # no hub, no download, quiet
+for _k, _v in OFFLINE_ENV.items():
+    os.environ.setdefault(_k, _v)
 
 app = typer.Typer(add_completion=False, pretty_exceptions_enable=False, no_args_is_help=True,
                   help="Compose LLM experts by particle-swarm search in weight space (Model Swarms).")
@@ -100,7 +100,7 @@ def status(
     view = Progress(tuple(d.get("experts", [])), cfg.swarm.max_iterations, live=False, console=console)
     view.swarm = swarm
     view.status = d.get("status", "?")
-    console.print(view._render())
+    console.print(view.render())
     console.print(f"status: {d.get('status')}, elapsed {d.get('elapsed_s', 0):.0f}s, "
                   f"global best coefficients {[round(c, 4) for c in swarm.g.tolist()]}")
     if plot:

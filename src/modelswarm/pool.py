@@ -16,13 +16,11 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable, Optional, Sequence
 
+from . import OFFLINE_ENV
 from .errors import UserError
 from .worker import EvalResult
 
 log = logging.getLogger(__name__)
-
-WORKER_ENV = {"TRANSFORMERS_VERBOSITY": "error", "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
-              "HF_HUB_DISABLE_PROGRESS_BARS": "1", "TOKENIZERS_PARALLELISM": "false"}
 
 
 @dataclass(frozen=True)
@@ -45,10 +43,10 @@ def init_ray(address: Optional[str], workers: int, num_cpus: float) -> None:
 
     if ray.is_initialized():
         return
-    for k, v in WORKER_ENV.items():
+    for k, v in OFFLINE_ENV.items():
         os.environ.setdefault(k, v)
     kwargs: dict[str, Any] = dict(include_dashboard=False, logging_level=logging.WARNING,
-                                  runtime_env={"env_vars": WORKER_ENV}, log_to_driver=True)
+                                  runtime_env={"env_vars": OFFLINE_ENV}, log_to_driver=True)
     if address:
         ray.init(address=address, **kwargs)
     else:

@@ -39,20 +39,20 @@ class Progress:
 
     def __enter__(self) -> "Progress":
         if self.live_mode:
-            self._live = Live(self._render(), console=self.console, refresh_per_second=4, transient=False)
+            self._live = Live(self.render(), console=self.console, refresh_per_second=4, transient=False)
             self._live.__enter__()
         return self
 
     def __exit__(self, *exc) -> None:
         if self._live is not None:
-            self._live.update(self._render())
+            self._live.update(self.render())
             self._live.__exit__(*exc)
             self._live = None
 
     def message(self, text: str) -> None:
         self.status = text
         if self._live is not None:
-            self._live.update(self._render())
+            self._live.update(self.render())
         else:
             print(text, flush=True)
 
@@ -67,7 +67,7 @@ class Progress:
         else:
             self.errors.pop(particle, None)
         if self._live is not None:
-            self._live.update(self._render())
+            self._live.update(self.render())
 
     def iteration(self, swarm: Swarm) -> None:
         now = time.monotonic()
@@ -75,7 +75,7 @@ class Progress:
         self._last = now
         self.swarm = swarm
         if self._live is not None:
-            self._live.update(self._render())
+            self._live.update(self.render())
         else:
             print(self._line(swarm), flush=True)
 
@@ -96,7 +96,7 @@ class Progress:
                 f"lambda {s.step:.3f}  restarts {int(s.restarts.sum())}  "
                 f"evals/s {self._rate():.2f}  eta {self._eta(s)}")
 
-    def _render(self):
+    def render(self):
         s = self.swarm
         if s is None:
             return Text(self.status)

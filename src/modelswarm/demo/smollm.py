@@ -35,6 +35,9 @@ def ensure_base(cache: Path = DEFAULT_CACHE) -> Path:
         return out
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()  # a one-off 2-second conversion needs no bar
 
     from ..io import atomic_write_dir
 
