@@ -104,7 +104,7 @@ class Progress:
                     f"lambda {s.step:.3f}   evals/s {self._rate():.2f}   ETA {self._eta(s)}   {self.status}")
         table = Table(show_header=True, header_style="bold", box=None)
         for col in ("particle", "score", "personal best", "restarts", "|v|", "worker", "note"):
-            table.add_column(col, justify="right" if col not in ("worker", "note") else "left")
+            table.add_column(col, justify="left" if col in ("particle", "worker", "note") else "right")
         for i in range(s.size):
             label = self.names[i] if i < len(self.names) else f"child-{i}"
             style = "bold green" if s.p_scores[i] == s.g_score else None
