@@ -57,7 +57,7 @@ def make_plan(config: Config, warmup_examples: int = 8) -> Plan:
     max_evals = size * (config.swarm.max_iterations + 1) + 2 + (1 + n_baselines) * (1 if test else 0)
     per_eval = per_iter = total = None
     if warmup_examples:
-        per_eval = _warmup(config, val, warmup_examples) * len(val)
+        per_eval = _warmup(config, utility, val, warmup_examples) * len(val)
         waves = math.ceil(size / config.workers.count)
         per_iter = per_eval * waves
         test_s = per_eval * len(test) / max(len(val), 1) * math.ceil((1 + n_baselines) / config.workers.count)
@@ -66,7 +66,7 @@ def make_plan(config: Config, warmup_examples: int = 8) -> Plan:
                 round(worker_mb, 1), len(val), len(test), size, max_evals, per_eval, per_iter, total)
 
 
-def _warmup(config: Config, val: list, k: int) -> float:
+def _warmup(config: Config, utility, val: list, k: int) -> float:
     """Seconds per example: the base model, one thread, on the first k examples (after one pass)."""
     import torch
     from transformers import AutoModelForCausalLM
@@ -76,7 +76,6 @@ def _warmup(config: Config, val: list, k: int) -> float:
     torch.set_num_threads(max(1, int(config.workers.num_cpus)))
     model = AutoModelForCausalLM.from_pretrained(config.base_model, dtype=DTYPES[config.workers.dtype]).eval()
     tok = load_tokenizer(config.base_model)
-    utility = make_utility(config.utility)
     sample = val[:k]
     utility.score(model, tok, sample)
     start = time.perf_counter()

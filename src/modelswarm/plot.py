@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+from .io import atomic_write
 from .state import RunDir
 
 
@@ -35,9 +36,7 @@ def plot_run(run_dir: Path) -> Path:
     ax.grid(alpha=0.3)
     ax.legend(loc="lower right")
     out = rd.path / "utility.png"
-    tmp = rd.path / ".utility.png.tmp"
     fig.tight_layout()
-    fig.savefig(tmp, format="png")
+    atomic_write(out, lambda tmp: fig.savefig(tmp, format="png"))
     plt.close(fig)
-    tmp.replace(out)
     return out

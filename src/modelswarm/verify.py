@@ -35,13 +35,19 @@ def load_checkpoint(base_model: str, target: Path) -> torch.nn.Module:
 
 
 def score_checkpoint(config: Config, target: Path, split: str = "val") -> float:
+    return score_splits(config, target, [split])[split]
+
+
+def score_splits(config: Config, target: Path, splits: list[str]) -> dict[str, float]:
+    """Load the checkpoint once and score it on each split ("val", "test")."""
     utility = make_utility(config.utility)
-    path = config.utility.data if split == "val" else config.utility.test_data
-    if path is None:
+    paths = {s: config.utility.data if s == "val" else config.utility.test_data for s in splits}
+    if any(p is None for p in paths.values()):
         raise UserError("utility.test_data", "is not set in the config")
-    examples = utility.load(path)
+    examples = {s: utility.load(p) for s, p in paths.items()}
     model = load_checkpoint(config.base_model, target)
-    return utility.score(model, load_tokenizer(config.base_model), examples).value
+    tok = load_tokenizer(config.base_model)
+    return {s: utility.score(model, tok, ex).value for s, ex in examples.items()}
 
 
 def verify_run(run_dir: Path, merged: bool = False) -> list[tuple[str, float, float, bool]]:
@@ -66,11 +72,8 @@ def verify_run(run_dir: Path, merged: bool = False) -> list[tuple[str, float, fl
     rows = [("val", summary["best"]["score"])]
     if config.utility.test_data and "test" in summary["baselines"]:
         rows.append(("test", summary["baselines"]["test"]["global best"]))
-    out = []
-    for split, recorded in rows:
-        score = score_checkpoint(config, target, split)
-        out.append((split, recorded, score, score == recorded))
-    return out
+    scores = score_splits(config, target, [split for split, _ in rows])
+    return [(split, recorded, scores[split], scores[split] == recorded) for split, recorded in rows]
 
 
 def export_merged(run_dir: Path) -> Path:

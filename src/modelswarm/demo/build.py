@@ -14,18 +14,12 @@ from typing import Callable, Optional
 
 from ..config import UtilityConfig
 from ..io import atomic_write_json
+from ..report import by_task
 from .smollm import ensure_base
 from .tasks import SKILLS, build_suite
 from .train import TrainRecipe, train_expert
 
 EVAL = dict(kind="exact_match", batch_size=64, max_new_tokens=8, chat_template="off")
-
-
-def per_task(examples: list[dict], correct: list[float]) -> dict[str, float]:
-    by: dict[str, list[float]] = {}
-    for ex, c in zip(examples, correct):
-        by.setdefault(ex.get("task", "?"), []).append(c)
-    return {k: round(sum(v) / len(v), 4) for k, v in sorted(by.items())}
 
 
 def score_adapter(base: Path, adapter: Optional[Path], val: Path) -> dict:
@@ -37,7 +31,8 @@ def score_adapter(base: Path, adapter: Optional[Path], val: Path) -> dict:
     examples = util.load(val)
     model = load_checkpoint(str(base), adapter if adapter else base)
     score = util.score(model, load_tokenizer(str(base)), examples)
-    return {"mixed_val": round(score.value, 4), "val_by_task": per_task(examples, score.per_example)}
+    tasks = [ex.get("task", "?") for ex in examples]
+    return {"mixed_val": round(score.value, 4), "val_by_task": by_task(tasks, score.per_example)}
 
 
 def make_demo(out: Path, recipe: TrainRecipe = TrainRecipe(), skills: Optional[list[str]] = None,
