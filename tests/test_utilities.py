@@ -11,7 +11,8 @@ from modelswarm.errors import UserError
 from modelswarm.experts import load_bank
 from modelswarm.tiny import write_jsonl
 from modelswarm.utilities import make_utility
-from modelswarm.utilities.exact_match import normalise
+from modelswarm.utilities.exact_match import may_still_match, normalise
+from modelswarm.utilities.greedy import greedy_decode
 from modelswarm.worker import Evaluator, load_tokenizer
 
 
@@ -103,6 +104,58 @@ def test_exact_match_generation_is_batch_invariant(world, evaluator, tmp_path):
     util = make_utility(UtilityConfig(kind="exact_match", data=str(path), max_new_tokens=1))
     score = util.score(evaluator.model, evaluator.tokenizer, util.load(path))
     assert 0.0 <= score.value <= 1.0 and len(score.per_example) == 15
+
+
+def em_rows():
+    rows = [{"prompt": f"{d}^", "answer": str((d + 1) % 10)} for d in range(10)]
+    rows += [{"prompt": f"{d}{d}v", "answer": str(d)} for d in range(5)]  # longer prompts: left padding
+    rows += [{"prompt": f"{d}{d}=", "answer": f"{d}{d}"} for d in range(5)]  # multi-token answers
+    return rows
+
+
+def test_greedy_decoding_produces_the_tokens_of_generate(world, evaluator):
+    from transformers import GenerationConfig
+
+    evaluator.composer.apply([0.3, 0.3, 0.4])
+    tok = evaluator.tokenizer
+    prompts = [tok(r["prompt"])["input_ids"] for r in em_rows()]
+    ours = greedy_decode(evaluator.model, prompts, pad_id=tok.pad_token_id, stops={tok.eos_token_id},
+                         max_new_tokens=4, batch_size=8)
+    gen = GenerationConfig(max_new_tokens=4, do_sample=False, pad_token_id=tok.pad_token_id,
+                           eos_token_id=tok.eos_token_id)
+    for p, mine in zip(prompts, ours):  # one at a time: no padding on the reference side
+        with torch.inference_mode():
+            ref = evaluator.model.generate(input_ids=torch.tensor([p]), generation_config=gen)[0, len(p):]
+        assert mine == ref.tolist()[:len(mine)] and (len(mine) == 4 or mine[-1] == tok.eos_token_id)
+
+
+def test_exact_match_stops_rows_early_without_changing_a_mark(world, evaluator, tmp_path):
+    path = write_jsonl(tmp_path / "em.jsonl", em_rows())
+    evaluator.composer.apply([0.2, 0.0, 0.8])
+    util = make_utility(UtilityConfig(kind="exact_match", data=str(path), batch_size=6, max_new_tokens=4))
+    examples = util.load(path)
+    full = util.generate(evaluator.model, evaluator.tokenizer, examples)
+    marks = util.score(evaluator.model, evaluator.tokenizer, examples).per_example
+    assert marks == [float(normalise(t) == normalise(ex["answer"])) for t, ex in zip(full, examples)]
+
+
+def test_may_still_match_never_gives_up_on_a_text_that_ends_up_matching():
+    import random
+
+    rng = random.Random(0)
+    alphabet = ["a", "b", "1", " ", ".", '"', "'", "A", "\n", "\t"]
+    checked = 0
+    for _ in range(20000):
+        text = "".join(rng.choice(alphabet) for _ in range(rng.randint(1, 8)))
+        answer = normalise(text)
+        if not answer:
+            continue
+        checked += 1
+        for cut in range(len(text) + 1):
+            assert may_still_match(text[:cut], answer), (text[:cut], text, answer)
+    assert checked > 5000
+    assert not may_still_match(" 8", "92") and not may_still_match("9", "8")
+    assert may_still_match(' "9', "92") and may_still_match("92.", "92") and not may_still_match("921", "92")
 
 
 def test_exact_match_input_errors(tmp_path, world):

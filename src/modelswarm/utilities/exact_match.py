@@ -1,9 +1,13 @@
 """exact_match: greedy generation, strictly normalised, compared for equality.
 
 JSONL lines: {"prompt": str, "answer": str or number}. Prompts are left-padded and batched,
-generation is greedy with the KV cache and stops at EOS. The normaliser only folds case,
-whitespace, surrounding quotes and a final period, and keeps the first line: "15" does not
-match "150", and an answer buried in a sentence does not count.
+generation is greedy with the KV cache (see greedy.py) and stops at EOS or a newline. The
+normaliser only folds case, whitespace, surrounding quotes and a final period, and keeps the
+first line: "15" does not match "150", and an answer buried in a sentence does not count.
+
+Scoring stops generating for a row as soon as its text can no longer normalise to the
+answer ("8" when the answer is "92"), which is most rows after the first token. This never
+changes a mark: `may_still_match` only says no when no continuation could match.
 """
 
 from __future__ import annotations
@@ -11,17 +15,42 @@ from __future__ import annotations
 import re
 
 import torch
-from transformers import GenerationConfig
 
 from ..errors import UserError
 from .base import Score, Utility, pad_id, prompt_ids, read_jsonl, register, require
+from .greedy import greedy_decode
+
+QUOTES = "\"'`"
 
 
 def normalise(text: str) -> str:
     text = text.strip().split("\n", 1)[0].strip()
     text = re.sub(r"\s+", " ", text).lower()
-    text = text.strip("\"'`")
+    text = text.strip(QUOTES)
     return text.rstrip(".").strip()
+
+
+def line_complete(text: str) -> bool:
+    """Is the first line, all that normalise() keeps, complete? (leading blank lines do not count)"""
+    return "\n" in text.lstrip()
+
+
+def may_still_match(text: str, answer: str) -> bool:
+    """Could some continuation of `text` normalise to `answer` (already normalised)?
+
+    Mirrors normalise() on a prefix: the leading strip is settled once a character other
+    than quotes and spaces has appeared; beyond the answer's length only what normalise
+    strips from the end (quotes, periods, spaces) may follow."""
+    if line_complete(text):
+        return normalise(text) == answer
+    if "\ufffd" in text:
+        return True  # a multi-byte character cut between tokens: not judged yet
+    head = re.sub(r"\s+", " ", text.lstrip()).lower().lstrip(QUOTES)
+    if not head.strip():
+        return True
+    head = head.lstrip()
+    n = min(len(head), len(answer))
+    return head[:n] == answer[:n] and all(c in QUOTES + ". " for c in head[len(answer):])
 
 
 @register("exact_match")
@@ -37,37 +66,34 @@ class ExactMatch(Utility):
             examples.append({**obj, "answer": str(answer)})  # extra fields (e.g. task) ride along
         return examples
 
-    @torch.inference_mode()
-    def generate(self, model, tokenizer, examples) -> list[str]:
-        encoded = [prompt_ids(tokenizer, ex["prompt"], self.config) for ex in examples]
-        device = next(model.parameters()).device
-        pid = pad_id(tokenizer)
-        # only the first line is compared, so a newline ends an answer as surely as EOS does
-        stops = [tokenizer.eos_token_id]
+    def generate(self, model, tokenizer, examples, prune: bool = False) -> list[str]:
+        """The generated text per example; with prune, rows stop once their mark is settled
+        (their text is then cut short, the mark is not affected)."""
+        stops = {tokenizer.eos_token_id}
         newline = tokenizer("\n", add_special_tokens=False)["input_ids"]
-        if len(newline) == 1:
-            stops.append(newline[0])
-        gen = GenerationConfig(
-            max_new_tokens=self.config.max_new_tokens, do_sample=False, num_beams=1,
-            pad_token_id=pid, eos_token_id=stops,
-        )
-        outputs = [""] * len(examples)
-        order = sorted(range(len(encoded)), key=lambda k: -len(encoded[k]))
-        bs = self.config.batch_size
-        for start in range(0, len(order), bs):
-            idx = order[start:start + bs]
-            width = max(len(encoded[k]) for k in idx)
-            ids = torch.full((len(idx), width), pid, dtype=torch.long)
-            mask = torch.zeros((len(idx), width), dtype=torch.long)
-            for b, k in enumerate(idx):  # left padding: generation continues from the last column
-                ids[b, width - len(encoded[k]):] = torch.tensor(encoded[k])
-                mask[b, width - len(encoded[k]):] = 1
-            out = model.generate(input_ids=ids.to(device), attention_mask=mask.to(device), generation_config=gen)
-            for b, k in enumerate(idx):
-                outputs[k] = tokenizer.decode(out[b, width:], skip_special_tokens=True)
-        return outputs
+        if len(newline) == 1:  # only the first line is compared: a newline ends an answer as EOS does
+            stops.add(newline[0])
+
+        def decode(ids):
+            return tokenizer.decode(ids, skip_special_tokens=True)
+
+        needs_more = None
+        # the prefix test assumes decode(prefix) is a prefix of decode(all); space clean-up
+        # ("a ." -> "a.") breaks that, so such tokenizers generate every row to the end
+        if prune and not getattr(tokenizer, "clean_up_tokenization_spaces", False):
+            answers = [normalise(ex["answer"]) for ex in examples]
+
+            def needs_more(k, ids):
+                text = decode(ids)
+                return not line_complete(text) and may_still_match(text, answers[k])
+
+        generated = greedy_decode(
+            model, [prompt_ids(tokenizer, ex["prompt"], self.config) for ex in examples],
+            pad_id=pad_id(tokenizer), stops=stops, max_new_tokens=self.config.max_new_tokens,
+            batch_size=self.config.batch_size, needs_more=needs_more)
+        return [decode(ids) for ids in generated]
 
     def score(self, model, tokenizer, examples) -> Score:
-        texts = self.generate(model, tokenizer, examples)
+        texts = self.generate(model, tokenizer, examples, prune=True)
         correct = [float(normalise(t) == normalise(ex["answer"])) for t, ex in zip(texts, examples)]
         return Score(sum(correct) / len(correct), correct)
