@@ -2,10 +2,16 @@
 
     python bench/overhead.py --model tiny|smollm [--workers 1|2] [--size 10] [--iterations 3]
 
-"pure" = utility.score on an already-loaded, already-composed model in this process, one
-thread (what each worker has), summed over the same particles. An iteration through
-modelswarm adds composition, Ray dispatch, journaling (fsync) and bookkeeping.
-ratio = iteration_wall * workers / pure_sum  (1.00 = no overhead at all; goal <= 1.10)
+"pure" = utility.score on an already-loaded, already-composed model, one thread (what each
+worker has). An iteration through modelswarm adds composition, Ray dispatch, journaling
+(fsync) and bookkeeping.
+  ratio          = iteration_wall * workers / pure_sum: against the evaluations one after
+                   another in this process on an otherwise idle machine (1.00 = no overhead;
+                   goal <= 1.10). With as many workers as cores it also holds what the cores
+                   lose by running side by side, with the driver and Ray beside them.
+  ratio_parallel = iteration_wall / pure_parallel_wall: against `workers` plain processes
+                   (no Ray, no journal) scoring the same particles side by side, dealt out
+                   round-robin: the hardware's share taken out, what is left is modelswarm's.
 """
 
 from __future__ import annotations
@@ -14,6 +20,43 @@ import argparse
 import json
 
 from _common import Timer, particle_rows, prepared, tmpdir
+
+
+def _pure_worker(model, workers, index, rows, barrier, out):
+    """One plain process: load, warm up, then time its round-robin share of each iteration."""
+    import torch
+
+    from modelswarm.worker import Evaluator
+
+    torch.set_num_threads(1)
+    prep = prepared(model, workers, tmpdir())
+    ev = Evaluator(prep.config.base_model, prep.bank.layout, prep.bank.matrix, prep.config.utility, prep.splits,
+                   num_threads=1)
+    ev.composer.apply(rows[0][0])
+    ev.utility.score(ev.model, ev.tokenizer, prep.splits["val"])
+    times = []
+    for x in rows:
+        barrier.wait()
+        with Timer() as t:
+            for row in x[index::workers]:
+                ev.composer.apply(row)
+                ev.utility.score(ev.model, ev.tokenizer, prep.splits["val"])
+        times.append(t.seconds)
+    out.put((index, times))
+
+
+def pure_parallel(model: str, workers: int, rows) -> list[float]:
+    import multiprocessing as mp
+
+    ctx = mp.get_context("spawn")
+    barrier, out = ctx.Barrier(workers), ctx.Queue()
+    procs = [ctx.Process(target=_pure_worker, args=(model, workers, i, rows, barrier, out)) for i in range(workers)]
+    for p in procs:
+        p.start()
+    per = dict(out.get() for _ in procs)
+    for p in procs:
+        p.join()
+    return [max(per[i][it] for i in range(workers)) for it in range(len(rows))]
 
 
 def main() -> None:
@@ -64,12 +107,15 @@ def main() -> None:
             total += t.seconds
         pure_times.append(total)
 
+    parallel_times = pure_parallel(args.model, args.workers, rows) if args.workers > 1 else pure_times
     ratios = [s * args.workers / p for s, p in zip(swarm_times, pure_times)]
     result = {
         "model": args.model, "workers": args.workers, "particles": args.size, "examples": len(prep.splits["val"]),
         "iteration_wall_s": [round(s, 3) for s in swarm_times], "pure_sum_s": [round(p, 3) for p in pure_times],
         "ratio_per_iteration": [round(r, 3) for r in ratios],
         "ratio": round(sum(s * args.workers for s in swarm_times) / sum(pure_times), 3),
+        "pure_parallel_wall_s": [round(p, 3) for p in parallel_times],
+        "ratio_parallel": round(sum(swarm_times) / sum(parallel_times), 3),
     }
     print(json.dumps(result, indent=2))
 

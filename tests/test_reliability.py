@@ -1,5 +1,6 @@
 """Nothing finished is lost or recomputed: kills, crashes, dead workers, bad scores."""
 
+import collections
 import json
 import math
 import os
@@ -56,6 +57,26 @@ def test_a_killed_worker_is_replaced_and_its_job_redispatched(world, ray_session
         assert all(isinstance(results[i], EvalResult) for i in range(6))
         for i, r in enumerate(rows):
             assert results[i].score == pytest.approx(b_sum(prep.bank, r), abs=1e-4)
+    finally:
+        pool.shutdown()
+
+
+@pytest.mark.parametrize("mode", ["raise", "exit"])
+def test_short_evaluations_share_calls_but_a_failing_one_fails_alone(world, ray_session, tmp_path, mode):
+    from modelswarm.experts import load_bank
+
+    bank = load_bank(str(world["experts"]))
+    rows = [tuple(r) for r in np.random.default_rng(1).normal(size=(8, 3))]
+    cfg_path = flaky_config(tmp_path, world, {"bad": [b_sum(bank, rows[2])], "mode": mode},
+                            workers={"count": 2, "max_retries": 1})
+    pool = start_pool(prepare(load_config(cfg_path), cfg_path))
+    try:
+        pool._recent.extend([0.001] * 8)  # as after a few short evaluations: several jobs per call
+        assert len(pool._chunk(collections.deque(Job(i, r) for i, r in enumerate(rows)), set())) > 1
+        results = {}
+        pool.run([Job(i, r) for i, r in enumerate(rows)], lambda job, res, actor: results.__setitem__(job.key, res))
+        assert isinstance(results[2], Failure) and results[2].attempts == 2
+        assert all(isinstance(results[i], EvalResult) for i in range(8) if i != 2)
     finally:
         pool.shutdown()
 

@@ -1,7 +1,8 @@
 """A pool of Ray evaluator actors with timeouts, re-dispatch and bounded retries.
 
 Jobs are coefficient rows. Each actor holds the base model and the expert bank (shared via
-the object store) and evaluates one row at a time. A job whose actor dies or overruns its
+the object store) and evaluates the rows of one call at a time (one row, or a few short
+ones), with at most one more call queued on it. A job whose actor dies or overruns its
 timeout goes back to the queue and the actor is replaced; after `max_retries` failed
 attempts the job is reported as failed (the coordinator scores it -inf). A UserError raised
 inside a worker (bad utility function, bad data) aborts the whole run instead.
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import collections
 import logging
+import math
 import os
 import time
 from dataclasses import dataclass
@@ -65,6 +67,8 @@ class EvaluatorPool:
         eval_timeout_s: float = 1800.0,
         max_retries: int = 2,
         start_timeout_s: float = 900.0,
+        prefetch_below_s: float = 1.0,
+        chunk_target_s: float = 0.05,
     ):
         import ray
 
@@ -81,6 +85,9 @@ class EvaluatorPool:
         self.eval_timeout_s = eval_timeout_s
         self.max_retries = max_retries
         self.start_timeout_s = start_timeout_s
+        self.prefetch_below_s = prefetch_below_s  # evaluations shorter than this are chunked and queued ahead
+        self.chunk_target_s = chunk_target_s
+        self._recent: collections.deque = collections.deque(maxlen=8)  # seconds of the latest evaluations
         self.actors = [self._spawn() for _ in range(workers)]
         self.restarted = 0
         self._wait_ready(self.actors)
@@ -107,15 +114,26 @@ class EvaluatorPool:
                     raise cause from None
                 raise RuntimeError(f"a worker failed to start: {cause}") from None
 
-    def _replace(self, actor) -> Any:
+    def _replace(self, slot: int) -> None:
         try:
-            self._ray.kill(actor, no_restart=True)
+            self._ray.kill(self.actors[slot], no_restart=True)
         except Exception:
             pass
-        new = self._spawn()
-        self.actors[self.actors.index(actor)] = new
+        self.actors[slot] = self._spawn()
         self.restarted += 1
-        return new
+
+    def _chunk(self, queue: collections.deque, solo: set) -> list[Job]:
+        """The next jobs for one actor call. Short evaluations travel several to a call (the
+        round trip costs about a millisecond, a tiny-model evaluation about ten), leaving
+        work in the queue for every actor; long ones, and jobs that failed before, go alone."""
+        mean = sum(self._recent) / len(self._recent) if self._recent else math.inf
+        size = 1
+        if mean < self.prefetch_below_s:
+            size = max(1, min(int(self.chunk_target_s / max(mean, 1e-6)), len(queue) // len(self.actors)))
+        chunk = [queue.popleft()]
+        while len(chunk) < size and queue and chunk[0].key not in solo and queue[0].key not in solo:
+            chunk.append(queue.popleft())
+        return chunk
 
     def run(
         self,
@@ -123,54 +141,84 @@ class EvaluatorPool:
         on_result: Callable[[Job, EvalResult | Failure, Any], None],
         poll_s: float = 0.5,
     ) -> None:
-        """Evaluate all jobs; on_result(job, result_or_failure, actor) as each one finishes."""
+        """Evaluate all jobs; on_result(job, result_or_failure, actor) as each one finishes.
+
+        Each actor has a line of at most two calls: while evaluations are short, a second
+        call waits on the actor so it never idles through the round trip to this driver (and
+        its journal fsync). Near the end of the queue, and for long evaluations, jobs are
+        handed out only as actors free up, which balances the load better. A call that fails
+        as a whole (its actor died or overran) sends its jobs back one by one, so only a
+        job's own failures count against its retries."""
         ray = self._ray
         queue = collections.deque(jobs)
         attempts: dict[Any, int] = collections.defaultdict(int)
-        errors: dict[Any, str] = {}
-        idle = list(self.actors)
-        running: dict[Any, tuple[Any, Job, float]] = {}  # ref -> (actor, job, started)
+        solo: set = set()  # keys of jobs that were in a failed call: they go alone from now on
+        slots = range(len(self.actors))
+        lines: list[collections.deque] = [collections.deque() for _ in slots]  # [ref, jobs, head since]
 
-        def retry(job: Job, actor, reason: str, replace: bool) -> None:
+        def submit(slot: int) -> None:
+            chunk = self._chunk(queue, solo)
+            ref = self.actors[slot].evaluate_many.remote([(list(j.coeffs), j.split, j.bound) for j in chunk])
+            lines[slot].append([ref, chunk, time.monotonic() if not lines[slot] else None])
+
+        def fail(slot: int, job: Job, reason: str) -> None:
             attempts[job.key] += 1
-            errors[job.key] = reason
             log.warning("evaluation %s failed (attempt %d): %s", job.key, attempts[job.key], reason)
-            if replace:
-                actor = self._replace(actor)
-            idle.append(actor)
             if attempts[job.key] > self.max_retries:
-                on_result(job, Failure(reason, attempts[job.key]), actor)
+                on_result(job, Failure(reason, attempts[job.key]), self.actors[slot])
             else:
+                solo.add(job.key)
                 queue.appendleft(job)
 
-        while queue or running:
-            while queue and idle:
-                actor, job = idle.pop(0), queue.popleft()
-                running[actor.evaluate.remote(list(job.coeffs), job.split, job.bound)] = (actor, job, time.monotonic())
-            ready, _ = ray.wait(list(running), num_returns=1, timeout=poll_s)
+        def lose_actor(slot: int, chunk: list[Job], reason: str) -> None:
+            self._replace(slot)
+            waiting = [job for entry in lines[slot] for job in entry[1]]
+            lines[slot].clear()
+            queue.extendleft(reversed(waiting))  # not attempted: back in front, uncounted
+            if len(chunk) == 1:
+                fail(slot, chunk[0], reason)
+            else:  # whose fault is unknown: retry each alone, uncounted
+                solo.update(job.key for job in chunk)
+                queue.extendleft(reversed(chunk))
+
+        while queue or any(lines):
+            for slot in slots:
+                if queue and not lines[slot]:
+                    submit(slot)
+            if self._recent and sum(self._recent) / len(self._recent) < self.prefetch_below_s:
+                for slot in slots:
+                    if len(queue) > len(slots) and len(lines[slot]) == 1:
+                        submit(slot)
+            heads = {lines[slot][0][0]: slot for slot in slots if lines[slot]}
+            ready, _ = ray.wait(list(heads), num_returns=1, timeout=poll_s)
             for ref in ready:
-                actor, job, _ = running.pop(ref)
+                slot = heads[ref]
+                _, chunk, _ = lines[slot].popleft()
+                if lines[slot]:
+                    lines[slot][0][2] = time.monotonic()
                 try:
-                    result = ray.get(ref, timeout=60)
+                    results = ray.get(ref, timeout=60)
                 except UserError:
                     raise
                 except (ray.exceptions.RayActorError, ray.exceptions.GetTimeoutError) as exc:
-                    retry(job, actor, f"worker lost ({type(exc).__name__})", replace=True)
+                    lose_actor(slot, chunk, f"worker lost ({type(exc).__name__})")
                     continue
                 except ray.exceptions.RayTaskError as exc:
                     cause = getattr(exc, "cause", None)
                     if isinstance(cause, UserError):
                         raise cause from None
-                    retry(job, actor, f"{type(cause or exc).__name__}: {str(cause or exc).splitlines()[0]}",
-                          replace=False)
-                    continue
-                idle.append(actor)
-                on_result(job, result, actor)
+                    results = [f"{type(cause or exc).__name__}: {str(cause or exc).splitlines()[0]}"] * len(chunk)
+                for job, result in zip(chunk, results):
+                    if isinstance(result, str):  # the evaluation raised in the worker
+                        fail(slot, job, result)
+                        continue
+                    self._recent.append(result.seconds)
+                    on_result(job, result, self.actors[slot])
             now = time.monotonic()
-            for ref, (actor, job, started) in list(running.items()):
-                if now - started > self.eval_timeout_s:
-                    running.pop(ref)
-                    retry(job, actor, f"timed out after {self.eval_timeout_s:.0f}s", replace=True)
+            for slot in slots:
+                if lines[slot] and now - lines[slot][0][2] > self.eval_timeout_s * len(lines[slot][0][1]):
+                    chunk = lines[slot].popleft()[1]
+                    lose_actor(slot, chunk, f"timed out after {self.eval_timeout_s:.0f}s")
 
     def shutdown(self) -> None:
         for actor in self.actors:

@@ -21,6 +21,7 @@ import torch
 
 from .compose import Composer
 from .config import UtilityConfig
+from .errors import UserError
 from .experts import BankLayout
 from .utilities import make_utility
 
@@ -107,6 +108,19 @@ class Evaluator:
         result = self.utility.evaluate(self.model, self.tokenizer, self.splits[split], bound)
         return EvalResult(result.value, result.per_example, time.perf_counter() - start, self.name,
                           result.early_exit)
+
+    def evaluate_many(self, jobs: Sequence[tuple[Sequence[float], str, Optional[float]]]) -> list[EvalResult | str]:
+        """Several evaluations in one call (the pool batches short ones); an evaluation that
+        raises becomes its error line, so it does not take its neighbours down with it."""
+        out: list[EvalResult | str] = []
+        for coeffs, split, bound in jobs:
+            try:
+                out.append(self.evaluate(coeffs, split, bound))
+            except UserError:
+                raise
+            except Exception as exc:
+                out.append(f"{type(exc).__name__}: {(str(exc).splitlines() or [''])[0]}")
+        return out
 
     def pid(self) -> int:
         return os.getpid()
