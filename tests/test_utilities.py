@@ -12,6 +12,7 @@ from modelswarm.experts import load_bank
 from modelswarm.tiny import write_jsonl
 from modelswarm.utilities import make_utility
 from modelswarm.utilities.exact_match import may_still_match, normalise
+from modelswarm.utilities.base import length_batches
 from modelswarm.utilities.greedy import greedy_decode
 from modelswarm.worker import Evaluator, load_tokenizer
 
@@ -31,9 +32,18 @@ def mc(world, **kw):
 def test_multiple_choice_is_the_same_for_any_batch_size(world, evaluator):
     evaluator.composer.apply([0.4, 0.1, 0.5])
     val = mc(world).load(world["val"])
-    results = [mc(world, batch_size=b).score(evaluator.model, evaluator.tokenizer, val) for b in (1, 7, 64)]
-    assert results[0].per_example == results[1].per_example == results[2].per_example
-    assert results[0].value == results[1].value == results[2].value
+    sizes = [dict(batch_size=1), dict(batch_size=7), dict(batch_size=64), dict(batch_size=64, batch_tokens=40)]
+    results = [mc(world, **kw).score(evaluator.model, evaluator.tokenizer, val) for kw in sizes]
+    assert all(r.per_example == results[0].per_example and r.value == results[0].value for r in results)
+
+
+def test_batches_hold_similar_lengths_within_both_caps():
+    lengths = [3, 9, 5, 9, 1, 7, 2]
+    cfg = UtilityConfig(kind="exact_match", data="x", batch_size=3, batch_tokens=20)
+    batches = length_batches(lengths, cfg)
+    assert sorted(k for b in batches for k in b) == list(range(7))
+    assert [[lengths[k] for k in b] for b in batches] == [[9, 9], [7, 5], [3, 2, 1]]
+    assert length_batches([50], cfg) == [[0]]  # longer than the cap: alone, never dropped
 
 
 def test_multiple_choice_matches_full_logits_log_likelihood(world, evaluator):
@@ -97,10 +107,11 @@ def test_exact_match_generation_is_batch_invariant(world, evaluator, tmp_path):
     path = write_jsonl(tmp_path / "em.jsonl", rows)
     evaluator.composer.apply([0.0, 0.0, 1.0])
     outs = []
-    for bs in (1, 4, 32):
-        util = make_utility(UtilityConfig(kind="exact_match", data=str(path), batch_size=bs, max_new_tokens=3))
+    for bs, bt in ((1, None), (4, None), (32, None), (32, 7)):
+        util = make_utility(UtilityConfig(kind="exact_match", data=str(path), batch_size=bs, batch_tokens=bt,
+                                          max_new_tokens=3))
         outs.append(util.generate(evaluator.model, evaluator.tokenizer, util.load(path)))
-    assert outs[0] == outs[1] == outs[2]
+    assert outs[0] == outs[1] == outs[2] == outs[3]
     util = make_utility(UtilityConfig(kind="exact_match", data=str(path), max_new_tokens=1))
     score = util.score(evaluator.model, evaluator.tokenizer, util.load(path))
     assert 0.0 <= score.value <= 1.0 and len(score.per_example) == 15
@@ -119,8 +130,9 @@ def test_greedy_decoding_produces_the_tokens_of_generate(world, evaluator):
     evaluator.composer.apply([0.3, 0.3, 0.4])
     tok = evaluator.tokenizer
     prompts = [tok(r["prompt"])["input_ids"] for r in em_rows()]
-    ours = greedy_decode(evaluator.model, prompts, pad_id=tok.pad_token_id, stops={tok.eos_token_id},
-                         max_new_tokens=4, batch_size=8)
+    batches = [[0, 3, 5, 19, 11], [1, 2, 4], [6, 7, 8, 9, 10, 12, 13, 14, 15, 16, 17, 18]]  # mixed lengths
+    ours = greedy_decode(evaluator.model, prompts, batches, pad_id=tok.pad_token_id, stops={tok.eos_token_id},
+                         max_new_tokens=4)
     gen = GenerationConfig(max_new_tokens=4, do_sample=False, pad_token_id=tok.pad_token_id,
                            eos_token_id=tok.eos_token_id)
     for p, mine in zip(prompts, ours):  # one at a time: no padding on the reference side

@@ -72,6 +72,7 @@ class UtilityConfig:
     function: Optional[str] = None  # python: "module:function"
     max_examples: Optional[int] = None  # use the first N validation examples
     batch_size: int = 16
+    batch_tokens: Optional[int] = None  # cap on padded prompt tokens per forward (activation memory)
     max_new_tokens: int = 16  # exact_match generation budget
     chat_template: Literal["auto", "on", "off"] = "auto"
     system_prompt: Optional[str] = None
@@ -87,6 +88,8 @@ class UtilityConfig:
             bad.append(("max_examples", "must be >= 1"))
         if self.batch_size < 1:
             bad.append(("batch_size", "must be >= 1"))
+        if self.batch_tokens is not None and self.batch_tokens < 1:
+            bad.append(("batch_tokens", "must be >= 1"))
         if self.max_new_tokens < 1:
             bad.append(("max_new_tokens", "must be >= 1"))
         return bad

@@ -17,7 +17,7 @@ import re
 import torch
 
 from ..errors import UserError
-from .base import Score, Utility, pad_id, prompt_ids, read_jsonl, register, require
+from .base import Score, Utility, length_batches, pad_id, prompt_ids, read_jsonl, register, require
 from .greedy import greedy_decode
 
 QUOTES = "\"'`"
@@ -87,10 +87,10 @@ class ExactMatch(Utility):
                 text = decode(ids)
                 return not line_complete(text) and may_still_match(text, answers[k])
 
+        prompts = [prompt_ids(tokenizer, ex["prompt"], self.config) for ex in examples]
         generated = greedy_decode(
-            model, [prompt_ids(tokenizer, ex["prompt"], self.config) for ex in examples],
-            pad_id=pad_id(tokenizer), stops=stops, max_new_tokens=self.config.max_new_tokens,
-            batch_size=self.config.batch_size, needs_more=needs_more)
+            model, prompts, length_batches([len(p) for p in prompts], self.config),
+            pad_id=pad_id(tokenizer), stops=stops, max_new_tokens=self.config.max_new_tokens, needs_more=needs_more)
         return [decode(ids) for ids in generated]
 
     def score(self, model, tokenizer, examples) -> Score:

@@ -24,15 +24,15 @@ NeedsMore = Callable[[int, list[int]], bool]
 
 
 @torch.inference_mode()
-def greedy_decode(model: torch.nn.Module, prompts: Sequence[Sequence[int]], *, pad_id: int, stops: set[int],
-                  max_new_tokens: int, batch_size: int, needs_more: Optional[NeedsMore] = None) -> list[list[int]]:
-    """Generated token ids per prompt (a stop token, when emitted, ends the list)."""
+def greedy_decode(model: torch.nn.Module, prompts: Sequence[Sequence[int]], batches: list[list[int]], *,
+                  pad_id: int, stops: set[int], max_new_tokens: int,
+                  needs_more: Optional[NeedsMore] = None) -> list[list[int]]:
+    """Generated token ids per prompt (a stop token, when emitted, ends the list); `batches`
+    lists prompt indices, as base.length_batches makes them."""
     backbone, head = backbone_and_head(model)
     device = next(model.parameters()).device
     out: list[list[int]] = [[] for _ in prompts]
-    order = sorted(range(len(prompts)), key=lambda k: -len(prompts[k]))  # similar lengths share a batch
-    for start in range(0, len(order), batch_size):
-        rows = order[start:start + batch_size]
+    for rows in batches:
         width = max(len(prompts[k]) for k in rows)
         ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
         mask = torch.zeros((len(rows), width), dtype=torch.long)

@@ -13,7 +13,7 @@ from typing import Any
 import torch
 
 from ..errors import UserError
-from .base import Score, Utility, backbone_and_head, pad_id, prompt_ids, read_jsonl, register, require, uses_chat_template
+from .base import Score, Utility, backbone_and_head, length_batches, pad_id, prompt_ids, read_jsonl, register, require, uses_chat_template
 
 
 @register("multiple_choice")
@@ -47,10 +47,8 @@ class MultipleChoice(Utility):
         backbone, head = backbone_and_head(model)
         device = next(model.parameters()).device
         pid = pad_id(tokenizer)
-        order = sorted(range(len(seqs)), key=lambda k: -(len(seqs[k][2]) + len(seqs[k][3])))
-        bs = self.config.batch_size
-        for start in range(0, len(order), bs):
-            batch = [seqs[k] for k in order[start:start + bs]]
+        for idx in length_batches([len(p) + len(c) for _, _, p, c in seqs], self.config):
+            batch = [seqs[k] for k in idx]
             width = max(len(p) + len(c) for _, _, p, c in batch)
             ids = torch.full((len(batch), width), pid, dtype=torch.long)
             mask = torch.zeros((len(batch), width), dtype=torch.long)
