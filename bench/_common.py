@@ -26,7 +26,11 @@ def prepared(model: str, workers: int, tmp: Path) -> Prepared:
     if model == "tiny":
         from modelswarm.tiny import build_world
 
-        w = build_world(tmp / "world")
+        root = tmp / "world"
+        if (root / "data" / "test.jsonl").exists():  # built by the parent process: same world
+            w = {"base": root / "base_model", "experts": root / "lora", "val": root / "data" / "val.jsonl"}
+        else:
+            w = build_world(root)
         import yaml
 
         cfg = tmp / "tiny.yaml"

@@ -18,18 +18,19 @@ from __future__ import annotations
 
 import argparse
 import json
+import statistics
 
 from _common import Timer, particle_rows, prepared, tmpdir
 
 
-def _pure_worker(model, workers, index, rows, barrier, out):
+def _pure_worker(model, workers, index, rows, tmp, barrier, out):
     """One plain process: load, warm up, then time its round-robin share of each iteration."""
     import torch
 
     from modelswarm.worker import Evaluator
 
     torch.set_num_threads(1)
-    prep = prepared(model, workers, tmpdir())
+    prep = prepared(model, workers, tmp)
     ev = Evaluator(prep.config.base_model, prep.bank.layout, prep.bank.matrix, prep.config.utility, prep.splits,
                    num_threads=1)
     ev.composer.apply(rows[0][0])
@@ -45,12 +46,12 @@ def _pure_worker(model, workers, index, rows, barrier, out):
     out.put((index, times))
 
 
-def pure_parallel(model: str, workers: int, rows) -> list[float]:
+def pure_parallel(model: str, workers: int, rows, tmp) -> list[float]:
     import multiprocessing as mp
 
     ctx = mp.get_context("spawn")
     barrier, out = ctx.Barrier(workers), ctx.Queue()
-    procs = [ctx.Process(target=_pure_worker, args=(model, workers, i, rows, barrier, out)) for i in range(workers)]
+    procs = [ctx.Process(target=_pure_worker, args=(model, workers, i, rows, tmp, barrier, out)) for i in range(workers)]
     for p in procs:
         p.start()
     per = dict(out.get() for _ in procs)
@@ -107,15 +108,17 @@ def main() -> None:
             total += t.seconds
         pure_times.append(total)
 
-    parallel_times = pure_parallel(args.model, args.workers, rows) if args.workers > 1 else pure_times
+    parallel_times = pure_parallel(args.model, args.workers, rows, tmp) if args.workers > 1 else pure_times
     ratios = [s * args.workers / p for s, p in zip(swarm_times, pure_times)]
     result = {
         "model": args.model, "workers": args.workers, "particles": args.size, "examples": len(prep.splits["val"]),
         "iteration_wall_s": [round(s, 3) for s in swarm_times], "pure_sum_s": [round(p, 3) for p in pure_times],
         "ratio_per_iteration": [round(r, 3) for r in ratios],
         "ratio": round(sum(s * args.workers for s in swarm_times) / sum(pure_times), 3),
+        "ratio_median": round(statistics.median(ratios), 3),  # robust to one disturbed iteration
         "pure_parallel_wall_s": [round(p, 3) for p in parallel_times],
         "ratio_parallel": round(sum(swarm_times) / sum(parallel_times), 3),
+        "ratio_parallel_median": round(statistics.median(s / p for s, p in zip(swarm_times, parallel_times)), 3),
     }
     print(json.dumps(result, indent=2))
 

@@ -122,11 +122,15 @@ class EvaluatorPool:
         self.actors[slot] = self._spawn()
         self.restarted += 1
 
+    def _typical_s(self) -> float:
+        """Mean duration of the latest evaluations (infinite before the first)."""
+        return sum(self._recent) / len(self._recent) if self._recent else math.inf
+
     def _chunk(self, queue: collections.deque, solo: set) -> list[Job]:
         """The next jobs for one actor call. Short evaluations travel several to a call (the
         round trip costs about a millisecond, a tiny-model evaluation about ten), leaving
         work in the queue for every actor; long ones, and jobs that failed before, go alone."""
-        mean = sum(self._recent) / len(self._recent) if self._recent else math.inf
+        mean = self._typical_s()
         size = 1
         if mean < self.prefetch_below_s:
             size = max(1, min(int(self.chunk_target_s / max(mean, 1e-6)), len(queue) // len(self.actors)))
@@ -185,7 +189,7 @@ class EvaluatorPool:
             for slot in slots:
                 if queue and not lines[slot]:
                     submit(slot)
-            if self._recent and sum(self._recent) / len(self._recent) < self.prefetch_below_s:
+            if self._typical_s() < self.prefetch_below_s:
                 for slot in slots:
                     if len(queue) > len(slots) and len(lines[slot]) == 1:
                         submit(slot)
