@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import queue
 import statistics
 
 from _common import Timer, particle_rows, prepared, tmpdir
@@ -54,7 +55,17 @@ def pure_parallel(model: str, workers: int, rows, tmp) -> list[float]:
     procs = [ctx.Process(target=_pure_worker, args=(model, workers, i, rows, tmp, barrier, out)) for i in range(workers)]
     for p in procs:
         p.start()
-    per = dict(out.get() for _ in procs)
+    per = {}
+    while len(per) < workers:  # a child that dies (it has happened, silently) must not hang the bench
+        try:
+            index, times = out.get(timeout=5)
+            per[index] = times
+        except queue.Empty:
+            dead = [p.exitcode for p in procs if p.exitcode not in (None, 0)]
+            if dead or all(p.exitcode is not None for p in procs) and len(per) < workers:
+                for p in procs:
+                    p.kill()
+                raise SystemExit(f"a plain baseline process died (exit codes {[p.exitcode for p in procs]})")
     for p in procs:
         p.join()
     return [max(per[i][it] for i in range(workers)) for it in range(len(rows))]
