@@ -20,7 +20,7 @@ from typing import Any, Callable, Optional, Sequence
 
 from . import OFFLINE_ENV
 from .errors import UserError
-from .worker import EvalResult
+from .worker import EvalResult, error_line
 
 log = logging.getLogger(__name__)
 
@@ -211,7 +211,7 @@ class EvaluatorPool:
                     cause = getattr(exc, "cause", None)
                     if isinstance(cause, UserError):
                         raise cause from None
-                    results = [f"{type(cause or exc).__name__}: {str(cause or exc).splitlines()[0]}"] * len(chunk)
+                    results = [error_line(cause or exc)] * len(chunk)
                 for job, result in zip(chunk, results):
                     if isinstance(result, str):  # the evaluation raised in the worker
                         fail(slot, job, result)

@@ -119,7 +119,7 @@ class Evaluator:
             except UserError:
                 raise
             except Exception as exc:
-                out.append(f"{type(exc).__name__}: {(str(exc).splitlines() or [''])[0]}")
+                out.append(error_line(exc))
         return out
 
     def pid(self) -> int:
@@ -141,6 +141,11 @@ class Evaluator:
             pass
         return {"peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
                 "current_rss_mb": current, "baseline_rss_mb": self._baseline_rss_mb}
+
+
+def error_line(exc: BaseException) -> str:
+    """'Type: first line of the message', for the journal and the live table."""
+    return f"{type(exc).__name__}: {(str(exc).splitlines() or [''])[0]}"
 
 
 def worker_name() -> str:
