@@ -24,26 +24,39 @@ import statistics
 from _common import Timer, particle_rows, prepared, tmpdir
 
 
-def _pure_worker(model, workers, index, rows, tmp, barrier, out):
-    """One plain process: load, warm up, then time its round-robin share of each iteration."""
+def warm_evaluator(prep, row):
+    """An Evaluator on one thread, as each worker has, past its first (allocating) pass."""
     import torch
 
     from modelswarm.worker import Evaluator
 
     torch.set_num_threads(1)
-    prep = prepared(model, workers, tmp)
     ev = Evaluator(prep.config.base_model, prep.bank.layout, prep.bank.matrix, prep.config.utility, prep.splits,
                    num_threads=1)
-    ev.composer.apply(rows[0][0])
+    ev.composer.apply(row)
     ev.utility.score(ev.model, ev.tokenizer, prep.splits["val"])
+    return ev
+
+
+def scoring_seconds(ev, particles, examples) -> float:
+    """Seconds of utility.score over these particles; composition stays off the clock."""
+    total = 0.0
+    for row in particles:
+        ev.composer.apply(row)
+        with Timer() as t:
+            ev.utility.score(ev.model, ev.tokenizer, examples)
+        total += t.seconds
+    return total
+
+
+def _pure_worker(model, workers, index, rows, tmp, barrier, out):
+    """One plain process: its round-robin share of each iteration, the processes in step."""
+    prep = prepared(model, workers, tmp)
+    ev = warm_evaluator(prep, rows[0][0])
     times = []
     for x in rows:
         barrier.wait()
-        with Timer() as t:
-            for row in x[index::workers]:
-                ev.composer.apply(row)
-                ev.utility.score(ev.model, ev.tokenizer, prep.splits["val"])
-        times.append(t.seconds)
+        times.append(scoring_seconds(ev, x[index::workers], prep.splits["val"]))
     out.put((index, times))
 
 
@@ -61,8 +74,7 @@ def pure_parallel(model: str, workers: int, rows, tmp) -> list[float]:
             index, times = out.get(timeout=5)
             per[index] = times
         except queue.Empty:
-            dead = [p.exitcode for p in procs if p.exitcode not in (None, 0)]
-            if dead or all(p.exitcode is not None for p in procs) and len(per) < workers:
+            if any(p.exitcode not in (None, 0) for p in procs) or all(p.exitcode is not None for p in procs):
                 for p in procs:
                     p.kill()
                 raise SystemExit(f"a plain baseline process died (exit codes {[p.exitcode for p in procs]})")
@@ -79,13 +91,9 @@ def main() -> None:
     ap.add_argument("--iterations", type=int, default=3)
     args = ap.parse_args()
 
-    import torch
-
     from modelswarm.coordinator import Evaluations, start_pool
     from modelswarm.progress import Progress
     from modelswarm.state import RunDir
-    from modelswarm.worker import Evaluator
-
     tmp = tmpdir()
     prep = prepared(args.model, args.workers, tmp)
     rows = particle_rows(len(prep.bank.names), args.size, args.iterations)
@@ -104,20 +112,8 @@ def main() -> None:
     evals.shutdown()
 
     # pure: the same evaluations, model loaded and composed before the clock starts
-    torch.set_num_threads(1)
-    ev = Evaluator(prep.config.base_model, prep.bank.layout, prep.bank.matrix, prep.config.utility, prep.splits,
-                   num_threads=1)
-    ev.composer.apply(rows[0][0])
-    ev.utility.score(ev.model, ev.tokenizer, prep.splits["val"])  # warm-up
-    pure_times = []
-    for x in rows:
-        total = 0.0
-        for row in x:
-            ev.composer.apply(row)
-            with Timer() as t:
-                ev.utility.score(ev.model, ev.tokenizer, prep.splits["val"])
-            total += t.seconds
-        pure_times.append(total)
+    ev = warm_evaluator(prep, rows[0][0])
+    pure_times = [scoring_seconds(ev, x, prep.splits["val"]) for x in rows]
 
     parallel_times = pure_parallel(args.model, args.workers, rows, tmp) if args.workers > 1 else pure_times
     ratios = [s * args.workers / p for s, p in zip(swarm_times, pure_times)]
