@@ -23,7 +23,6 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--model", choices=["tiny", "smollm"], default="smollm")
     ap.add_argument("--iterations", type=int, default=3)
-    ap.add_argument("--chunk", type=int, default=64, help="utility.early_exit_chunk")
     args = ap.parse_args()
 
     import ray
@@ -35,7 +34,7 @@ def main() -> None:
     base = prepared(args.model, 2, tmp)
     out = {"model": args.model, "iterations": args.iterations, "examples": len(base.splits["val"])}
     for mode in (False, True):
-        util = dataclasses.replace(base.config.utility, early_exit=mode, early_exit_chunk=args.chunk)
+        util = dataclasses.replace(base.config.utility, early_exit=mode)
         cfg = dataclasses.replace(base.config, utility=util, name=f"early-exit-{'on' if mode else 'off'}")
         prep = dataclasses.replace(base, config=cfg)
         with Timer() as t:

@@ -13,7 +13,7 @@ from modelswarm.tiny import write_jsonl
 from modelswarm.utilities import make_utility
 from modelswarm.utilities.exact_match import may_still_match, normalise
 from modelswarm.utilities.base import length_batches
-from modelswarm.utilities.greedy import greedy_decode
+from modelswarm.utilities.greedy import greedy_decode, tree_greedy_decode
 from modelswarm.worker import Evaluator, load_tokenizer
 
 
@@ -29,10 +29,11 @@ def mc(world, **kw):
     return make_utility(UtilityConfig(kind="multiple_choice", data=str(world["val"]), **kw))
 
 
-def test_multiple_choice_is_the_same_for_any_batch_size(world, evaluator):
+def test_multiple_choice_is_the_same_for_any_batch_size_with_or_without_prefix_sharing(world, evaluator):
     evaluator.composer.apply([0.4, 0.1, 0.5])
     val = mc(world).load(world["val"])
     sizes = [dict(batch_size=1), dict(batch_size=7), dict(batch_size=64), dict(batch_size=64, batch_tokens=40)]
+    sizes += [dict(kw, prefix_sharing=False) for kw in sizes]
     results = [mc(world, **kw).score(evaluator.model, evaluator.tokenizer, val) for kw in sizes]
     assert all(r.per_example == results[0].per_example and r.value == results[0].value for r in results)
 
@@ -46,11 +47,12 @@ def test_batches_hold_similar_lengths_within_both_caps():
     assert length_batches([50], cfg) == [[0]]  # longer than the cap: alone, never dropped
 
 
-def test_multiple_choice_matches_full_logits_log_likelihood(world, evaluator):
-    """The head-only-where-needed path equals the plain full forward pass."""
+@pytest.mark.parametrize("sharing", [True, False])
+def test_multiple_choice_matches_full_logits_log_likelihood(world, evaluator, sharing):
+    """Both paths (prefix tree, padded rows) equal the plain full forward pass."""
     evaluator.composer.apply([0.0, 0.0, 1.0])
-    util = mc(world)
-    examples = util.load(world["val"])[:5]
+    util = mc(world, prefix_sharing=sharing, batch_tokens=16)
+    examples = util.load(world["val"])[:12]
     got = util.choice_scores(evaluator.model, evaluator.tokenizer, examples)
     tok = evaluator.tokenizer
     for ex, row in zip(examples, got):
@@ -107,11 +109,12 @@ def test_exact_match_generation_is_batch_invariant(world, evaluator, tmp_path):
     path = write_jsonl(tmp_path / "em.jsonl", rows)
     evaluator.composer.apply([0.0, 0.0, 1.0])
     outs = []
-    for bs, bt in ((1, None), (4, None), (32, None), (32, 7)):
+    for bs, bt, sharing in ((1, None, True), (4, None, True), (32, None, True), (32, 7, True), (32, 7, False),
+                            (1, None, False)):
         util = make_utility(UtilityConfig(kind="exact_match", data=str(path), batch_size=bs, batch_tokens=bt,
-                                          max_new_tokens=3))
+                                          max_new_tokens=3, prefix_sharing=sharing))
         outs.append(util.generate(evaluator.model, evaluator.tokenizer, util.load(path)))
-    assert outs[0] == outs[1] == outs[2] == outs[3]
+    assert all(out == outs[0] for out in outs)
     util = make_utility(UtilityConfig(kind="exact_match", data=str(path), max_new_tokens=1))
     score = util.score(evaluator.model, evaluator.tokenizer, util.load(path))
     assert 0.0 <= score.value <= 1.0 and len(score.per_example) == 15
@@ -124,15 +127,24 @@ def em_rows():
     return rows
 
 
-def test_greedy_decoding_produces_the_tokens_of_generate(world, evaluator):
+@pytest.mark.parametrize("sharing", [False, True])
+def test_greedy_decoding_produces_the_tokens_of_generate(world, evaluator, sharing):
     from transformers import GenerationConfig
 
     evaluator.composer.apply([0.3, 0.3, 0.4])
     tok = evaluator.tokenizer
     prompts = [tok(r["prompt"])["input_ids"] for r in em_rows()]
-    batches = [[0, 3, 5, 19, 11], [1, 2, 4], [6, 7, 8, 9, 10, 12, 13, 14, 15, 16, 17, 18]]  # mixed lengths
-    ours = greedy_decode(evaluator.model, prompts, batches, pad_id=tok.pad_token_id, stops={tok.eos_token_id},
-                         max_new_tokens=4)
+    common = dict(pad_id=tok.pad_token_id, stops={tok.eos_token_id}, max_new_tokens=4)
+    if sharing:  # rows of at most 5 trie nodes, 3 rows per prefill batch, decode steps of 3 rows
+        finished = tree_greedy_decode(evaluator.model, prompts, lambda n: [[0, 1, 2], list(range(3, len(n)))],
+                                      cap=5, decode_rows=3, **common)
+    else:
+        batches = [[0, 3, 5, 19, 11], [1, 2, 4], [6, 7, 8, 9, 10, 12, 13, 14, 15, 16, 17, 18]]  # mixed lengths
+        finished = greedy_decode(evaluator.model, prompts, batches, **common)
+    ours = [None] * len(prompts)
+    for k, ids in finished:
+        assert ours[k] is None
+        ours[k] = ids
     gen = GenerationConfig(max_new_tokens=4, do_sample=False, pad_token_id=tok.pad_token_id,
                            eos_token_id=tok.eos_token_id)
     for p, mine in zip(prompts, ours):  # one at a time: no padding on the reference side
@@ -217,8 +229,22 @@ def test_early_exit_stops_once_the_bound_is_out_of_reach(world, evaluator):
     examples = mc(world).load(world["val"])
     exact = mc(world).score(evaluator.model, evaluator.tokenizer, examples)
     assert mc(world).evaluate(evaluator.model, evaluator.tokenizer, examples, bound=0.99) == exact  # off
-    early = mc(world, early_exit=True, early_exit_chunk=8)
+    early = mc(world, early_exit=True, batch_size=8)
     cut = early.evaluate(evaluator.model, evaluator.tokenizer, examples, bound=0.95)
     assert cut.early_exit and exact.value <= cut.value < 0.95 and cut.per_example is None
     full = early.evaluate(evaluator.model, evaluator.tokenizer, examples, bound=0.0)
     assert not full.early_exit and full.value == exact.value and full.per_example == exact.per_example
+
+
+def test_exact_match_early_exit_is_exact_when_it_does_not_stop(world, evaluator, tmp_path):
+    """Marks settle as rows finish, in any order: the bound is checked after each one."""
+    path = write_jsonl(tmp_path / "em.jsonl", em_rows())
+    evaluator.composer.apply([0.2, 0.0, 0.8])
+    plain = make_utility(UtilityConfig(kind="exact_match", data=str(path), batch_size=4, max_new_tokens=4))
+    early = make_utility(UtilityConfig(kind="exact_match", data=str(path), batch_size=4, max_new_tokens=4,
+                                       early_exit=True))
+    examples = plain.load(path)
+    exact = plain.score(evaluator.model, evaluator.tokenizer, examples)
+    assert early.evaluate(evaluator.model, evaluator.tokenizer, examples, bound=0.0) == exact
+    cut = early.evaluate(evaluator.model, evaluator.tokenizer, examples, bound=exact.value + 0.5)
+    assert cut.early_exit and cut.per_example is None and exact.value <= cut.value < exact.value + 0.5

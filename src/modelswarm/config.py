@@ -76,9 +76,9 @@ class UtilityConfig:
     max_new_tokens: int = 16  # exact_match generation budget
     chat_template: Literal["auto", "on", "off"] = "auto"
     system_prompt: Optional[str] = None
+    prefix_sharing: bool = True  # run shared prompt prefixes once (tree attention); same marks
     # stop scoring a particle once it can no longer beat its personal best (see README)
     early_exit: bool = False
-    early_exit_chunk: int = 64  # examples scored between two checks
 
     def check(self) -> list[tuple[str, str]]:
         bad = []

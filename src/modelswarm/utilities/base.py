@@ -1,8 +1,8 @@
 """What every utility shares: the registry, JSONL reading with file:line errors, prompts.
 
 A utility is a class with two methods:
-  load(path)                          -> list of validated examples (coordinator, early)
-  score(model, tokenizer, examples)   -> Score (in a worker, on the composed model)
+  load(path)                                 -> list of validated examples (coordinator, early)
+  score(model, tokenizer, examples, bound)   -> Score (in a worker, on the composed model)
 Register it with @register("name") in its own module under utilities/; that is all it takes
 to make `utility.kind: name` work.
 """
@@ -47,27 +47,42 @@ class Utility:
     def load(self, path: str | Path) -> list[dict[str, Any]]:
         raise NotImplementedError
 
-    def score(self, model: torch.nn.Module, tokenizer: Any, examples: list[dict[str, Any]]) -> Score:
+    def score(self, model: torch.nn.Module, tokenizer: Any, examples: list[dict[str, Any]],
+              bound: Optional[float] = None) -> Score:
+        """The score; with a bound, scoring may stop once the score cannot reach it and
+        return an upper bound instead (Score.early_exit). Ignoring the bound is correct."""
         raise NotImplementedError
 
     def evaluate(self, model: torch.nn.Module, tokenizer: Any, examples: list[dict[str, Any]],
                  bound: Optional[float] = None) -> Score:
-        """score(), or with early_exit on, chunk by chunk until the best still reachable
-        (all remaining examples right) falls below `bound`; the value is then that upper
-        bound. Only for utilities whose score is the mean of per-example 0/1 marks."""
-        if not self.config.early_exit or bound is None:
-            return self.score(model, tokenizer, examples)
-        marks: list[float] = []
-        n, step = len(examples), self.config.early_exit_chunk
-        for start in range(0, n, step):
-            part = self.score(model, tokenizer, examples[start:start + step])
-            if part.per_example is None:
-                return self.score(model, tokenizer, examples)  # not a mean of marks: no shortcut
-            marks += part.per_example
-            reachable = (sum(marks) + n - len(marks)) / n
-            if len(marks) < n and reachable < bound:
-                return Score(reachable, None, early_exit=True)
-        return Score(sum(marks) / n, marks)
+        """score(), given the bound only with utility.early_exit on."""
+        return self.score(model, tokenizer, examples, bound if self.config.early_exit else None)
+
+
+class Tally:
+    """Per-example 0/1 marks as they settle, in any order. With a bound, `hopeless` says when
+    even every unsettled example right could not reach it: that upper bound is then exact."""
+
+    def __init__(self, n: int, bound: Optional[float] = None):
+        self.n, self.bound = n, bound
+        self.marks: list[Optional[float]] = [None] * n
+        self.right, self.settled = 0.0, 0
+
+    def settle(self, k: int, mark: float) -> None:
+        self.marks[k] = mark
+        self.right += mark
+        self.settled += 1
+
+    def reachable(self) -> float:
+        return (self.right + self.n - self.settled) / self.n
+
+    def hopeless(self) -> bool:
+        return self.bound is not None and self.settled < self.n and self.reachable() < self.bound
+
+    def score(self) -> Score:
+        if self.settled < self.n:
+            return Score(self.reachable(), None, early_exit=True)
+        return Score(self.right / self.n, list(self.marks))
 
 
 def read_jsonl(path: str | Path, max_examples: Optional[int] = None) -> list[tuple[int, dict[str, Any]]]:
@@ -149,6 +164,12 @@ def length_batches(lengths: list[int], config: UtilityConfig) -> list[list[int]]
         batches.append(order[start:start + size])
         start += size
     return batches
+
+
+def tree_cap(config: UtilityConfig) -> int:
+    """Nodes per row of a prefix tree (prefix_tree.py): batch_tokens when set, else 256,
+    about where the row's dense attention starts to cost more than sharing saves."""
+    return config.batch_tokens or 256
 
 
 def pad_id(tokenizer: Any) -> int:

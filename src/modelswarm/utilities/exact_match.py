@@ -13,12 +13,13 @@ changes a mark: `may_still_match` only says no when no continuation could match.
 from __future__ import annotations
 
 import re
-
-import torch
+from typing import Iterator
 
 from ..errors import UserError
-from .base import Score, Utility, length_batches, pad_id, prompt_ids, read_jsonl, register, require
-from .greedy import greedy_decode
+from .base import (Score, Tally, Utility, causal_lm, length_batches, pad_id, prompt_ids, read_jsonl, register,
+                   require, tree_cap)
+from .greedy import greedy_decode, tree_greedy_decode
+from .prefix_tree import supports_tree_attention
 
 QUOTES = "\"'`"
 
@@ -66,9 +67,9 @@ class ExactMatch(Utility):
             examples.append({**obj, "answer": str(answer)})  # extra fields (e.g. task) ride along
         return examples
 
-    def generate(self, model, tokenizer, examples, prune: bool = False) -> list[str]:
-        """The generated text per example; with prune, rows stop once their mark is settled
-        (their text is then cut short, the mark is not affected)."""
+    def decoded(self, model, tokenizer, examples, prune: bool = False) -> Iterator[tuple[int, str]]:
+        """(example index, generated text) as each is final; with prune, rows stop once their
+        mark is settled (their text is then cut short, the mark is not affected)."""
         stops = {tokenizer.eos_token_id}
         newline = tokenizer("\n", add_special_tokens=False)["input_ids"]
         if len(newline) == 1:  # only the first line is compared: a newline ends an answer as EOS does
@@ -87,13 +88,29 @@ class ExactMatch(Utility):
                 text = decode(ids)
                 return not line_complete(text) and may_still_match(text, answers[k])
 
-        prompts = [prompt_ids(tokenizer, ex["prompt"], self.config) for ex in examples]
-        generated = greedy_decode(
-            model, prompts, length_batches([len(p) for p in prompts], self.config),
-            pad_id=pad_id(tokenizer), stops=stops, max_new_tokens=self.config.max_new_tokens, needs_more=needs_more)
-        return [decode(ids) for ids in generated]
+        cfg = self.config
+        prompts = [prompt_ids(tokenizer, ex["prompt"], cfg) for ex in examples]
+        common = dict(pad_id=pad_id(tokenizer), stops=stops, max_new_tokens=cfg.max_new_tokens, needs_more=needs_more)
+        if cfg.prefix_sharing and supports_tree_attention(causal_lm(model)):
+            finished = tree_greedy_decode(model, prompts, lambda lengths: length_batches(lengths, cfg),
+                                          cap=tree_cap(cfg), decode_rows=cfg.batch_size, **common)
+        else:
+            finished = greedy_decode(model, prompts, length_batches([len(p) for p in prompts], cfg), **common)
+        for k, ids in finished:
+            yield k, decode(ids)
 
-    def score(self, model, tokenizer, examples) -> Score:
-        texts = self.generate(model, tokenizer, examples, prune=True)
-        correct = [float(normalise(t) == normalise(ex["answer"])) for t, ex in zip(texts, examples)]
-        return Score(sum(correct) / len(correct), correct)
+    def generate(self, model, tokenizer, examples) -> list[str]:
+        """The generated text per example, up to the first stop or max_new_tokens."""
+        texts = [""] * len(examples)
+        for k, text in self.decoded(model, tokenizer, examples):
+            texts[k] = text
+        return texts
+
+    def score(self, model, tokenizer, examples, bound=None) -> Score:
+        answers = [normalise(ex["answer"]) for ex in examples]
+        tally = Tally(len(examples), bound)
+        for k, text in self.decoded(model, tokenizer, examples, prune=True):
+            tally.settle(k, float(normalise(text) == answers[k]))
+            if tally.hopeless():
+                break
+        return tally.score()

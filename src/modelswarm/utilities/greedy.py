@@ -6,29 +6,68 @@ each step. Scoring needs less: the argmax of one position per row. Here a row le
 batch (and the KV cache) as soon as it emits a stop token or its caller says its outcome
 is decided, so the remaining steps run on the rows that still matter.
 
+Two ways in, both generators of (prompt index, generated ids) as each row's tokens become
+final, so a caller can stop consuming (early exit) at any point:
+  greedy_decode       batches of left-padded prompts, each prefilled and decoded on its own;
+  tree_greedy_decode  the prompts' shared prefixes prefilled once (prefix_tree.py), then
+                      the rows still going pooled across prefill batches for the decode
+                      steps, which are weight-bandwidth bound: fewer, fuller steps.
 Positions follow `generate` for left padding (cumulative sum of the attention mask), so the
 tokens are the ones `generate` would produce (tested against it).
 """
 
 from __future__ import annotations
 
-from typing import Callable, Optional, Sequence
+from collections import defaultdict
+from typing import Callable, Iterator, Optional, Sequence
 
 import torch
 from transformers import DynamicCache
 
 from .base import backbone_and_head
+from .prefix_tree import PrefixForest, path_columns, tree_inputs
 
 # (example index, tokens generated so far) -> whether more tokens could change its outcome
 NeedsMore = Callable[[int, list[int]], bool]
+Batching = Callable[[list[int]], list[list[int]]]  # lengths -> batches of indices (base.length_batches)
+Finished = Iterator[tuple[int, list[int]]]
+
+
+def _continues(token: int, k: int, out: list[list[int]], stops: set[int], needs_more: Optional[NeedsMore]) -> bool:
+    return token not in stops and (needs_more is None or needs_more(k, out[k]))
+
+
+def _steps(backbone, head, rows: list[int], ids, mask, positions, cache, out: list[list[int]], *,
+           stops: set[int], budget: int, needs_more: Optional[NeedsMore]) -> Finished:
+    """Up to `budget` greedy steps for `rows` (prompt indices), starting from the given inputs."""
+    for step in range(budget):
+        hidden = backbone(input_ids=ids, attention_mask=mask, position_ids=positions,
+                          past_key_values=cache, use_cache=True).last_hidden_state
+        tokens = head(hidden[:, -1, :]).argmax(-1).tolist()
+        keep = []
+        for b, k in enumerate(rows):
+            out[k].append(tokens[b])
+            if step < budget - 1 and _continues(tokens[b], k, out, stops, needs_more):
+                keep.append(b)
+            else:
+                yield k, out[k]
+        if not keep:
+            return
+        if len(keep) < len(rows):
+            sel = torch.tensor(keep, device=ids.device)
+            cache.batch_select_indices(sel)
+            mask, positions = mask[sel], positions[sel]
+            rows = [rows[b] for b in keep]
+        ids = torch.tensor([[tokens[b]] for b in keep], dtype=torch.long, device=ids.device)
+        mask = torch.cat([mask, mask.new_ones((len(rows), 1))], dim=1)
+        positions = positions[:, -1:] + 1
 
 
 @torch.inference_mode()
 def greedy_decode(model: torch.nn.Module, prompts: Sequence[Sequence[int]], batches: list[list[int]], *,
                   pad_id: int, stops: set[int], max_new_tokens: int,
-                  needs_more: Optional[NeedsMore] = None) -> list[list[int]]:
-    """Generated token ids per prompt (a stop token, when emitted, ends the list); `batches`
-    lists prompt indices, as base.length_batches makes them."""
+                  needs_more: Optional[NeedsMore] = None) -> Finished:
+    """Each batch (prompt indices) left-padded, prefilled and decoded to the end on its own."""
     backbone, head = backbone_and_head(model)
     device = next(model.parameters()).device
     out: list[list[int]] = [[] for _ in prompts]
@@ -40,25 +79,98 @@ def greedy_decode(model: torch.nn.Module, prompts: Sequence[Sequence[int]], batc
             ids[b, width - len(prompts[k]):] = torch.tensor(prompts[k], dtype=torch.long)
             mask[b, width - len(prompts[k]):] = 1
         positions = (mask.cumsum(-1) - 1).masked_fill_(mask == 0, 1)
-        ids, mask, positions = ids.to(device), mask.to(device), positions.to(device)
+        yield from _steps(backbone, head, list(rows), ids.to(device), mask.to(device), positions.to(device),
+                          DynamicCache(), out, stops=stops, budget=max_new_tokens, needs_more=needs_more)
+
+
+@torch.inference_mode()
+def tree_greedy_decode(model: torch.nn.Module, prompts: Sequence[Sequence[int]], batching: Batching, *,
+                       cap: int, decode_rows: int, pad_id: int, stops: set[int], max_new_tokens: int,
+                       needs_more: Optional[NeedsMore] = None) -> Finished:
+    """Prefill the prompts' trie in rows of about `cap` nodes; the first token of each prompt
+    comes from its last node. A row still going keeps its own KV and joins a pool; whenever
+    the pool holds `decode_rows` rows they take one decode step together (continuous
+    batching), so few steps run nearly empty."""
+    backbone, head = backbone_and_head(model)
+    param = next(model.parameters())
+    forest, ends = PrefixForest(), defaultdict(list)
+    for k, p in enumerate(prompts):
+        ends[forest.insert(p)[-1]].append(k)  # equal prompts share their last node
+    rows = forest.rows(cap)
+    out: list[list[int]] = [[] for _ in prompts]
+    pool: list[Pending] = []
+
+    def goes_on(k: int) -> bool:
+        return len(out[k]) < max_new_tokens and _continues(out[k][-1], k, out, stops, needs_more)
+
+    def step(items: list[Pending]) -> Finished:
+        """One decode step for `items`; those that go on rejoin the pool."""
+        lengths = [kv[0][0].shape[1] + 1 for _, kv in items]
+        rows_, ids, mask, positions, cache = _pooled_inputs(items, out, param.device)
+        hidden = backbone(input_ids=ids, attention_mask=mask, position_ids=positions,
+                          past_key_values=cache, use_cache=True).last_hidden_state
+        width, going = mask.shape[1], []
+        for b, (k, token) in enumerate(zip(rows_, head(hidden[:, -1, :]).argmax(-1).tolist())):
+            out[k].append(token)
+            if goes_on(k):
+                going.append((b, (k, [])))
+            else:
+                yield k, out[k]
+        for layer in cache.layers:  # copy out layer by layer, freeing each as we go (peak memory)
+            for b, (_, kv) in going:
+                kv.append((layer.keys[b, :, width - lengths[b]:].clone(), layer.values[b, :, width - lengths[b]:].clone()))
+            layer.keys = layer.values = None
+        pool.extend(item for _, item in going)
+
+    for batch in batching([len(r) for r in rows]):
+        part = [rows[i] for i in batch]
+        ids, positions, mask = tree_inputs(forest, part, pad_id, param.dtype, param.device)
         cache = DynamicCache()
-        for step in range(max_new_tokens):
-            hidden = backbone(input_ids=ids, attention_mask=mask, position_ids=positions,
-                              past_key_values=cache, use_cache=True).last_hidden_state
-            tokens = head(hidden[:, -1, :]).argmax(-1).tolist()
-            keep = []
-            for b, k in enumerate(rows):
-                out[k].append(tokens[b])
-                if tokens[b] not in stops and (needs_more is None or needs_more(k, out[k])):
-                    keep.append(b)
-            if not keep or step == max_new_tokens - 1:
-                break
-            if len(keep) < len(rows):
-                sel = torch.tensor(keep, device=device)
-                cache.batch_select_indices(sel)
-                mask, positions = mask[sel], positions[sel]
-                rows = [rows[b] for b in keep]
-            ids = torch.tensor([[tokens[b]] for b in keep], dtype=torch.long, device=device)
-            mask = torch.cat([mask, mask.new_ones((len(rows), 1))], dim=1)
-            positions = positions[:, -1:] + 1
-    return out
+        hidden = backbone(input_ids=ids, attention_mask=mask, position_ids=positions,
+                          past_key_values=cache, use_cache=True).last_hidden_state
+        picks = [(k, b, i) for b, row in enumerate(part) for i, n in enumerate(row) for k in ends.pop(n, ())]
+        if picks:
+            tokens = [t for start in range(0, len(picks), decode_rows)  # the head's output is vocab-wide
+                      for t in head(hidden[[b for _, b, _ in picks[start:start + decode_rows]],
+                                           [i for _, _, i in picks[start:start + decode_rows]]]).argmax(-1).tolist()]
+            for (k, b, i), token in zip(picks, tokens):
+                out[k].append(token)
+                if goes_on(k):
+                    cols = torch.tensor(path_columns(forest, part[b], i), device=param.device)
+                    pool.append((k, [(layer.keys[b][:, cols], layer.values[b][:, cols]) for layer in cache.layers]))
+                else:
+                    yield k, out[k]
+        del cache, hidden
+        while len(pool) >= decode_rows:
+            items, pool[:] = pool[:decode_rows], pool[decode_rows:]
+            yield from step(items)
+    while pool:
+        items, pool[:] = pool[:decode_rows], pool[decode_rows:]
+        yield from step(items)
+
+
+Pending = tuple[int, list[tuple[torch.Tensor, torch.Tensor]]]  # (prompt, per-layer KV of its tokens so far)
+
+
+def _pooled_inputs(items: list[Pending], out: list[list[int]], device) -> tuple:
+    """rows, ids, mask, positions, cache for rows whose KV have different lengths: left-padded
+    to one length, the padding masked out; each row feeds its last token. Consumes the items' KV."""
+    lengths = [kv[0][0].shape[1] for _, kv in items]
+    rows = [k for k, _ in items]
+    width = max(lengths)
+    cache = DynamicCache()
+    for layer in range(len(items[0][1])):
+        k0, v0 = items[0][1][layer]
+        keys = k0.new_zeros((len(items), k0.shape[0], width, k0.shape[2]))
+        values = v0.new_zeros((len(items), v0.shape[0], width, v0.shape[2]))
+        for b, (_, kv) in enumerate(items):
+            keys[b, :, width - lengths[b]:] = kv[layer][0]
+            values[b, :, width - lengths[b]:] = kv[layer][1]
+            kv[layer] = None  # copied: let it go now, not after the last layer (peak memory)
+        cache.update(keys, values, layer)
+    mask = torch.zeros((len(items), width + 1), dtype=torch.long, device=device)
+    for b, n in enumerate(lengths):
+        mask[b, width - n:] = 1
+    ids = torch.tensor([[out[k][-1]] for k in rows], dtype=torch.long, device=device)
+    positions = torch.tensor([[n] for n in lengths], dtype=torch.long, device=device)
+    return rows, ids, mask, positions, cache

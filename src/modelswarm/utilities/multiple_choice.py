@@ -1,19 +1,24 @@
 """multiple_choice: pick the choice with the highest length-normalised log-likelihood.
 
 JSONL lines: {"question": str, "choices": [str, ...], "answer": int (index into choices)}.
-Every (question, choice) pair is one sequence; sequences are sorted by length and batched
-with right padding, the decoder runs once per batch, and the LM head is applied only at the
-positions that predict choice tokens (a 49k-vocab head on every position would dominate).
+Every (question, choice) pair is one sequence. With utility.prefix_sharing (the default)
+the sequences' token trie runs through the decoder, so a question is computed once for all
+its choices (prefix_tree.py); without, each sequence is a right-padded row, batched by
+length. Either way the LM head is applied only at the positions that predict choice tokens
+(a 49k-vocab head on every position would dominate).
 """
 
 from __future__ import annotations
 
-from typing import Any
+from collections import defaultdict
+from typing import Iterator
 
 import torch
 
 from ..errors import UserError
-from .base import Score, Utility, backbone_and_head, length_batches, pad_id, prompt_ids, read_jsonl, register, require, uses_chat_template
+from .base import (Score, Tally, Utility, backbone_and_head, causal_lm, length_batches, pad_id, prompt_ids,
+                   read_jsonl, register, require, tree_cap, uses_chat_template)
+from .prefix_tree import PrefixForest, supports_tree_attention, tree_inputs
 
 
 @register("multiple_choice")
@@ -32,46 +37,99 @@ class MultipleChoice(Utility):
             examples.append(obj)
         return examples
 
-    @torch.inference_mode()
-    def choice_scores(self, model, tokenizer, examples) -> list[list[float]]:
-        """Mean log-probability of each choice's tokens given the question."""
+    def sequences(self, tokenizer, examples) -> list[tuple[int, int, list[int], list[int]]]:
+        """(example index, choice index, prompt ids, choice ids) for every pair."""
         chat = uses_chat_template(tokenizer, self.config)
-        seqs = []  # (example index, choice index, prompt ids, continuation ids)
+        seqs = []
         for i, ex in enumerate(examples):
             p_ids = prompt_ids(tokenizer, ex["question"], self.config)
             for c, choice in enumerate(ex["choices"]):
                 text = choice if chat or ex["question"][-1:].isspace() else " " + choice
-                c_ids = tokenizer(text, add_special_tokens=False)["input_ids"]
-                seqs.append((i, c, p_ids, c_ids))
-        out = [[0.0] * len(ex["choices"]) for ex in examples]
-        backbone, head = backbone_and_head(model)
-        device = next(model.parameters()).device
-        pid = pad_id(tokenizer)
-        for idx in length_batches([len(p) + len(c) for _, _, p, c in seqs], self.config):
-            batch = [seqs[k] for k in idx]
-            width = max(len(p) + len(c) for _, _, p, c in batch)
-            ids = torch.full((len(batch), width), pid, dtype=torch.long)
-            mask = torch.zeros((len(batch), width), dtype=torch.long)
-            rows, cols, targets = [], [], []
-            for b, (_, _, p, c) in enumerate(batch):
-                seq = p + c
-                ids[b, :len(seq)] = torch.tensor(seq)
-                mask[b, :len(seq)] = 1
-                for t in range(len(c)):  # hidden state at position j predicts token j+1
-                    rows.append(b)
-                    cols.append(len(p) - 1 + t)
-                    targets.append(c[t])
-            hidden = backbone(input_ids=ids.to(device), attention_mask=mask.to(device)).last_hidden_state
-            picked = hidden[torch.tensor(rows), torch.tensor(cols)]
-            logprobs = torch.log_softmax(head(picked).float(), dim=-1)
-            token_lp = logprobs[torch.arange(len(targets)), torch.tensor(targets, device=logprobs.device)].cpu()
-            pos = 0
-            for i, c, _, c_ids in batch:
-                out[i][c] = float(token_lp[pos:pos + len(c_ids)].mean())
-                pos += len(c_ids)
+                seqs.append((i, c, p_ids, tokenizer(text, add_special_tokens=False)["input_ids"]))
+        return seqs
+
+    @torch.inference_mode()
+    def scored(self, model, tokenizer, examples) -> Iterator[tuple[int, list[float]]]:
+        """(example index, mean log-probability of each choice's tokens) as each is complete."""
+        seqs = self.sequences(tokenizer, examples)
+        # (hidden position, target token) -> (example, choice) pairs whose log-likelihood it adds to
+        if self.config.prefix_sharing and supports_tree_attention(causal_lm(model)):
+            positions = _tree_positions(model, seqs, self.config, pad_id(tokenizer))
+        else:
+            positions = _padded_positions(model, seqs, self.config, pad_id(tokenizer))
+        _, head = backbone_and_head(model)
+        logprobs = [[[] for _ in ex["choices"]] for ex in examples]
+        missing = [0] * len(examples)  # choice tokens not scored yet
+        for i, _, _, c_ids in seqs:
+            missing[i] += len(c_ids)
+        for hidden, wants in positions:
+            lp = torch.log_softmax(head(hidden).float(), dim=-1).cpu()
+            for row, targets in enumerate(wants):
+                for token, i, c in targets:
+                    logprobs[i][c].append(float(lp[row, token]))
+                    missing[i] -= 1
+                    if missing[i] == 0:
+                        yield i, [sum(v) / len(v) for v in logprobs[i]]
+
+    def choice_scores(self, model, tokenizer, examples) -> list[list[float]]:
+        out: list[list[float]] = [[] for _ in examples]
+        for i, scores in self.scored(model, tokenizer, examples):
+            out[i] = scores
         return out
 
-    def score(self, model, tokenizer, examples) -> Score:
-        scores = self.choice_scores(model, tokenizer, examples)
-        correct = [float(max(range(len(s)), key=s.__getitem__) == ex["answer"]) for s, ex in zip(scores, examples)]
-        return Score(sum(correct) / len(correct), correct)
+    def score(self, model, tokenizer, examples, bound=None) -> Score:
+        tally = Tally(len(examples), bound)
+        for i, s in self.scored(model, tokenizer, examples):
+            tally.settle(i, float(max(range(len(s)), key=s.__getitem__) == examples[i]["answer"]))
+            if tally.hopeless():
+                break
+        return tally.score()
+
+
+# Both yield, per forward pass, the hidden states at the positions that predict choice tokens
+# and, for each of them, the (target token, example, choice) triples it scores.
+Positions = Iterator[tuple[torch.Tensor, list[list[tuple[int, int, int]]]]]
+
+
+@torch.inference_mode()
+def _padded_positions(model, seqs, config, pid: int) -> Positions:
+    """Each (question, choice) sequence on its own row, right-padded, batched by length."""
+    backbone, _ = backbone_and_head(model)
+    device = next(model.parameters()).device
+    for idx in length_batches([len(p) + len(c) for _, _, p, c in seqs], config):
+        batch = [seqs[k] for k in idx]
+        width = max(len(p) + len(c) for _, _, p, c in batch)
+        ids = torch.full((len(batch), width), pid, dtype=torch.long)
+        mask = torch.zeros((len(batch), width), dtype=torch.long)
+        rows, cols, wants = [], [], []
+        for b, (i, c, p, c_ids) in enumerate(batch):
+            ids[b, :len(p) + len(c_ids)] = torch.tensor(p + c_ids)
+            mask[b, :len(p) + len(c_ids)] = 1
+            for t, token in enumerate(c_ids):  # hidden state at position j predicts token j+1
+                rows.append(b)
+                cols.append(len(p) - 1 + t)
+                wants.append([(token, i, c)])
+        hidden = backbone(input_ids=ids.to(device), attention_mask=mask.to(device)).last_hidden_state
+        yield hidden[torch.tensor(rows), torch.tensor(cols)], wants
+
+
+@torch.inference_mode()
+def _tree_positions(model, seqs, config, pid: int) -> Positions:
+    """The sequences' trie (prefix_tree.py): a question shared by its choices runs once, and a
+    position that predicts several choices' tokens gets the LM head once."""
+    backbone, _ = backbone_and_head(model)
+    param = next(model.parameters())
+    forest, wanted = PrefixForest(), defaultdict(list)
+    for i, c, p, c_ids in seqs:
+        nodes = forest.insert(p + c_ids)
+        for t, token in enumerate(c_ids):
+            wanted[nodes[len(p) - 1 + t]].append((token, i, c))
+    rows = forest.rows(tree_cap(config))
+    for batch in length_batches([len(r) for r in rows], config):
+        part = [rows[k] for k in batch]
+        picks = [(b, j, wanted.pop(n)) for b, row in enumerate(part) for j, n in enumerate(row) if n in wanted]
+        if not picks:
+            continue
+        ids, positions, mask = tree_inputs(forest, part, pid, param.dtype, param.device)
+        hidden = backbone(input_ids=ids, attention_mask=mask, position_ids=positions).last_hidden_state
+        yield hidden[[b for b, _, _ in picks], [j for _, j, _ in picks]], [w for _, _, w in picks]
