@@ -25,6 +25,9 @@ from .errors import UserError
 from .experts import BankLayout
 from .utilities import make_utility
 
+# after an evaluation this long, hand its freed heap back (fragments would otherwise pile up
+# in RSS); after a short one the page faults that follow would cost more than they save
+TRIM_AFTER_S = 0.5
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
 
@@ -107,9 +110,10 @@ class Evaluator:
         start = time.perf_counter()
         self.composer.apply(coeffs)
         result = self.utility.evaluate(self.model, self.tokenizer, self.splits[split], bound)
-        release_free_heap()
-        return EvalResult(result.value, result.per_example, time.perf_counter() - start, self.name,
-                          result.early_exit)
+        seconds = time.perf_counter() - start
+        if seconds > TRIM_AFTER_S:
+            release_free_heap()
+        return EvalResult(result.value, result.per_example, seconds, self.name, result.early_exit)
 
     def evaluate_many(self, jobs: Sequence[tuple[Sequence[float], str, Optional[float]]]) -> list[EvalResult | str]:
         """Several evaluations in one call (the pool batches short ones); an evaluation that

@@ -27,7 +27,8 @@ class MultipleChoice(Utility):
         examples = []
         for lineno, obj in read_jsonl(path, self.config.max_examples):
             where = f"{path}:{lineno}"
-            require(obj, "question", str, where)
+            if not require(obj, "question", str, where).strip():
+                raise UserError(where, "field 'question' is empty")
             choices = require(obj, "choices", list, where)
             if len(choices) < 2 or not all(isinstance(c, str) and c for c in choices):
                 raise UserError(where, "field 'choices' must be a list of at least 2 non-empty strings")
@@ -62,14 +63,21 @@ class MultipleChoice(Utility):
         missing = [0] * len(examples)  # choice tokens not scored yet
         for i, _, _, c_ids in seqs:
             missing[i] += len(c_ids)
+        step = self.config.batch_size  # the head's output is vocab-wide: a few rows at a time
         for hidden, wants in positions:
-            lp = torch.log_softmax(head(hidden).float(), dim=-1).cpu()
-            for row, targets in enumerate(wants):
-                for token, i, c in targets:
-                    logprobs[i][c].append(float(lp[row, token]))
-                    missing[i] -= 1
-                    if missing[i] == 0:
-                        yield i, [sum(v) / len(v) for v in logprobs[i]]
+            for start in range(0, len(wants), step):
+                lp = torch.log_softmax(head(hidden[start:start + step]).float(), dim=-1).cpu()
+                for row, targets in enumerate(wants[start:start + step]):
+                    yield from self._add(logprobs, missing, lp[row], targets)
+
+    @staticmethod
+    def _add(logprobs, missing, lp, targets) -> Iterator[tuple[int, list[float]]]:
+        """Add one position's log-probabilities; yield the examples that are now complete."""
+        for token, i, c in targets:
+            logprobs[i][c].append(float(lp[token]))
+            missing[i] -= 1
+            if missing[i] == 0:
+                yield i, [sum(v) / len(v) for v in logprobs[i]]
 
     def choice_scores(self, model, tokenizer, examples) -> list[list[float]]:
         out: list[list[float]] = [[] for _ in examples]
