@@ -77,3 +77,9 @@ def test_empty_missing_and_invalid_yaml(tmp_path):
 def test_swarm_params_are_frozen():
     with pytest.raises(Exception):
         SwarmParams().phi_v = 1.0  # type: ignore[misc]
+
+
+def test_a_retired_key_of_an_older_run_is_accepted_and_ignored(tmp_path):
+    text = MINIMAL.replace("data: val.jsonl}", "data: val.jsonl, early_exit_chunk: 64}")
+    cfg = load_config(write(tmp_path, text))
+    assert cfg.utility.prefix_sharing and not cfg.utility.early_exit

@@ -228,9 +228,15 @@ def _coerce(value: Any, tp: Any, key: str, where: str) -> Any:
     raise TypeError(f"unsupported config type {tp}")
 
 
+# keys of earlier versions that no longer do anything: still accepted, so that the
+# config.yaml of an older run directory resumes
+RETIRED = {"utility.early_exit_chunk"}  # early exit now checks its bound at every mark
+
+
 def _build(cls: type, data: Any, prefix: str, where: str) -> Any:
     if not isinstance(data, dict):
         raise UserError(where, f"key '{prefix.rstrip('.') or '<top>'}' must be a mapping, got {data!r}")
+    data = {k: v for k, v in data.items() if f"{prefix}{k}" not in RETIRED}
     hints = typing.get_type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls)}
     for key in data:
