@@ -81,6 +81,9 @@ def test_multiple_choice_input_errors_name_file_and_line(tmp_path, world):
     bad.write_text(json.dumps({"choices": ["a", "b"], "answer": 0}) + "\n")
     with pytest.raises(UserError, match="missing field 'question'"):
         util.load(bad)
+    bad.write_text(json.dumps({"question": " ", "choices": ["a", "b"], "answer": 0}) + "\n")
+    with pytest.raises(UserError, match=f"{bad}:1: field 'question' is empty"):
+        util.load(bad)
     bad.write_text(json.dumps([1, 2]) + "\n")
     with pytest.raises(UserError, match="must be a JSON object"):
         util.load(bad)
