@@ -190,8 +190,10 @@ def test_sigkill_at_random_points_then_resume_equals_an_uninterrupted_run(world,
 
 
 def test_ctrl_c_saves_state_and_prints_the_resume_command(world, tmp_path):
+    # far more iterations than the signal gives it time for: a tiny evaluation takes ~10 ms,
+    # and a run that finishes before Ctrl-C would exit 0
     cfg = write_config(tmp_path / "c.yaml", world, tmp_path / "runs", name="intr",
-                       swarm={"size": 6, "max_iterations": 40, "patience": 40})
+                       swarm={"size": 6, "max_iterations": 100000, "patience": 100000})
     run_dir = tmp_path / "runs" / "intr"
     proc = subprocess.Popen([sys.executable, "-m", "modelswarm.cli", "run", str(cfg), "--no-live"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
