@@ -198,9 +198,9 @@ def test_ctrl_c_saves_state_and_prints_the_resume_command(world, tmp_path):
     proc = subprocess.Popen([sys.executable, "-m", "modelswarm.cli", "run", str(cfg), "--no-live"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
     deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and not (run_dir / "state.json").exists():
-        time.sleep(0.05)
-    time.sleep(0.3)
+    journal = run_dir / "evaluations.jsonl"
+    while time.monotonic() < deadline and not (journal.exists() and journal.read_text().count("\n") >= 12):
+        time.sleep(0.05)  # Ctrl-C in the middle of the search: past start-up, two iterations journaled
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, err

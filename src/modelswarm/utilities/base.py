@@ -166,6 +166,14 @@ def length_batches(lengths: list[int], config: UtilityConfig) -> list[list[int]]
     return batches
 
 
+def shares_prefixes(model: torch.nn.Module, config: UtilityConfig) -> bool:
+    """Score through the prompts' prefix tree (prefix_tree.py)? Asked for, and the model's
+    attention takes the tree's custom mask."""
+    from .prefix_tree import supports_tree_attention
+
+    return config.prefix_sharing and supports_tree_attention(causal_lm(model))
+
+
 def tree_cap(config: UtilityConfig) -> int:
     """Nodes per row of a prefix tree (prefix_tree.py): batch_tokens when set, else 256,
     about where the row's dense attention starts to cost more than sharing saves."""

@@ -16,10 +16,9 @@ import re
 from typing import Iterator
 
 from ..errors import UserError
-from .base import (Score, Tally, Utility, causal_lm, length_batches, pad_id, prompt_ids, read_jsonl, register,
-                   require, tree_cap)
+from .base import (Score, Tally, Utility, length_batches, pad_id, prompt_ids, read_jsonl, register, require,
+                   shares_prefixes, tree_cap)
 from .greedy import greedy_decode, tree_greedy_decode
-from .prefix_tree import supports_tree_attention
 
 QUOTES = "\"'`"
 
@@ -91,7 +90,7 @@ class ExactMatch(Utility):
         cfg = self.config
         prompts = [prompt_ids(tokenizer, ex["prompt"], cfg) for ex in examples]
         common = dict(pad_id=pad_id(tokenizer), stops=stops, max_new_tokens=cfg.max_new_tokens, needs_more=needs_more)
-        if cfg.prefix_sharing and supports_tree_attention(causal_lm(model)):
+        if shares_prefixes(model, cfg):
             finished = tree_greedy_decode(model, prompts, lambda lengths: length_batches(lengths, cfg),
                                           cap=tree_cap(cfg), decode_rows=cfg.batch_size, **common)
         else:

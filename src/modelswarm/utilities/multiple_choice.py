@@ -16,9 +16,9 @@ from typing import Iterator
 import torch
 
 from ..errors import UserError
-from .base import (Score, Tally, Utility, backbone_and_head, causal_lm, length_batches, pad_id, prompt_ids,
-                   read_jsonl, register, require, tree_cap, uses_chat_template)
-from .prefix_tree import PrefixForest, supports_tree_attention, tree_inputs
+from .base import (Score, Tally, Utility, backbone_and_head, length_batches, pad_id, prompt_ids, read_jsonl,
+                   register, require, shares_prefixes, tree_cap, uses_chat_template)
+from .prefix_tree import PrefixForest, tree_inputs
 
 
 @register("multiple_choice")
@@ -54,7 +54,7 @@ class MultipleChoice(Utility):
         """(example index, mean log-probability of each choice's tokens) as each is complete."""
         seqs = self.sequences(tokenizer, examples)
         # (hidden position, target token) -> (example, choice) pairs whose log-likelihood it adds to
-        if self.config.prefix_sharing and supports_tree_attention(causal_lm(model)):
+        if shares_prefixes(model, self.config):
             positions = _tree_positions(model, seqs, self.config, pad_id(tokenizer))
         else:
             positions = _padded_positions(model, seqs, self.config, pad_id(tokenizer))
