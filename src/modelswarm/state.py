@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Optional
@@ -109,12 +110,22 @@ class RunDir:
         atomic_write_json(self.state_file, {"version": STATE_VERSION, "swarm": swarm.to_json(), **extra})
 
     def load_state(self, config: Config) -> tuple[Optional[Swarm], dict[str, Any]]:
+        self.drop_leftovers()
         if not self.state_file.exists():
             return None, {}
         d = self.read_json(self.state_file)
         if d.get("version") != STATE_VERSION:
             raise UserError(self.state_file, f"state version {d.get('version')} is not {STATE_VERSION}")
         return Swarm.from_json(d["swarm"], config.swarm), d
+
+    def drop_leftovers(self) -> None:
+        """Remove the temporary files and folders of atomic writes that a kill interrupted
+        (io.atomic_write names them .<target>.<random>.tmp); nothing ever reads them."""
+        for tmp in self.path.glob(".*.tmp"):
+            if tmp.is_dir():
+                shutil.rmtree(tmp, ignore_errors=True)
+            else:
+                tmp.unlink(missing_ok=True)
 
     # --- journal -----------------------------------------------------------------------
 
