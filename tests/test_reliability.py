@@ -198,20 +198,17 @@ def test_ctrl_c_saves_state_and_prints_the_resume_command(world, tmp_path):
     cfg = write_config(tmp_path / "c.yaml", world, tmp_path / "runs", name="intr",
                        swarm={"size": 6, "max_iterations": 100000, "patience": 100000})
     run_dir = tmp_path / "runs" / "intr"
+    # as from a terminal: a suite started in the background (`cmd &` in a script) passes
+    # SIGINT down ignored, and Python then never raises KeyboardInterrupt
     proc = subprocess.Popen([sys.executable, "-m", "modelswarm.cli", "run", str(cfg), "--no-live"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.monotonic() + 120
     journal = run_dir / "evaluations.jsonl"
     while time.monotonic() < deadline and not (journal.exists() and journal.read_text().count("\n") >= 12):
         time.sleep(0.05)  # Ctrl-C in the middle of the search: past start-up, two iterations journaled
     proc.send_signal(signal.SIGINT)
-    try:
-        out, err = proc.communicate(timeout=30)
-    except subprocess.TimeoutExpired:
-        # Twice in full-suite runs under load a single SIGINT went unanswered (not
-        # reproduced alone): a user presses Ctrl-C again; the outcome must be the same
-        proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=90)
+    out, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, err
     assert f"modelswarm resume {run_dir}" in out
     state = json.loads((run_dir / "state.json").read_text())
