@@ -13,7 +13,7 @@ from modelswarm.tiny import write_jsonl
 from modelswarm.utilities import make_utility
 from modelswarm.utilities.exact_match import may_still_match, normalise
 from modelswarm.utilities.base import length_batches
-from modelswarm.utilities.greedy import greedy_decode, tree_greedy_decode
+from modelswarm.utilities.greedy import VOCAB_SLICE, greedy_decode, greedy_tokens, tree_greedy_decode
 from modelswarm.worker import Evaluator, load_tokenizer
 
 
@@ -154,6 +154,25 @@ def test_greedy_decoding_produces_the_tokens_of_generate(world, evaluator, shari
         with torch.inference_mode():
             ref = evaluator.model.generate(input_ids=torch.tensor([p]), generation_config=gen)[0, len(p):]
         assert mine == ref.tolist()[:len(mine)] and (len(mine) == 4 or mine[-1] == tok.eos_token_id)
+
+
+@pytest.mark.parametrize("bias", [False, True])
+def test_greedy_tokens_are_the_argmax_of_the_whole_head(bias):
+    # small integers: every logit is exact whatever the summation order, so the maxima tie
+    # across vocabulary slices, and the lowest token id must win as it does in argmax
+    g = torch.Generator().manual_seed(0)
+    vocab = 2 * VOCAB_SLICE + 7  # three slices, the last a short one
+    head = torch.nn.Linear(4, vocab, bias=bias)
+    with torch.no_grad():
+        head.weight.copy_(torch.randint(-1, 2, head.weight.shape, generator=g))
+        if bias:
+            head.bias.copy_(torch.randint(-1, 2, head.bias.shape, generator=g))
+        hidden = torch.randint(-1, 2, (9, 4), generator=g).float()
+        logits = head(hidden)
+        want = logits.argmax(-1).tolist()
+        across = [len({int(i) // VOCAB_SLICE for i in (row == row.max()).nonzero()}) > 1 for row in logits]
+        assert sum(across) >= 3  # some maxima tie across slices: the test means something
+        assert greedy_tokens(head, hidden) == want
 
 
 def test_exact_match_stops_rows_early_without_changing_a_mark(world, evaluator, tmp_path):

@@ -22,6 +22,7 @@ from collections import defaultdict
 from typing import Callable, Iterator, Optional, Sequence
 
 import torch
+import torch.nn.functional as F
 from transformers import DynamicCache
 
 from .base import backbone_and_head
@@ -31,6 +32,26 @@ from .prefix_tree import PrefixForest, path_columns, tree_inputs
 NeedsMore = Callable[[int, list[int]], bool]
 Batching = Callable[[list[int]], list[list[int]]]  # lengths -> batches of indices (base.length_batches)
 Finished = Iterator[tuple[int, list[int]]]
+VOCAB_SLICE = 4096  # head rows per matmul in greedy_tokens: logits stay rows x 4096 floats
+
+
+def greedy_tokens(head: torch.nn.Module, hidden: torch.Tensor) -> list[int]:
+    """argmax(head(hidden)) per row, a slice of the vocabulary at a time. The logits are never
+    whole, so every row can go through one pass over the head's weight: at a few rows that
+    pass is memory-bound (~10 ms for SmolLM2's 49k x 576), and it was paid per few rows."""
+    if type(head) is not torch.nn.Linear:  # wrapped (e.g. an adapter on the head): as it is
+        return head(hidden).argmax(-1).tolist()
+    weight, bias = head.weight, head.bias
+    best = index = None
+    for v0 in range(0, weight.shape[0], VOCAB_SLICE):
+        part = slice(v0, v0 + VOCAB_SLICE)
+        top, at = F.linear(hidden, weight[part], None if bias is None else bias[part]).max(-1)
+        if best is None:
+            best, index = top, at
+        else:  # strictly greater: a tie keeps the lower token id, as argmax does
+            better = top > best
+            best, index = torch.where(better, top, best), torch.where(better, at + v0, index)
+    return index.tolist()
 
 
 def _continues(token: int, k: int, out: list[list[int]], stops: set[int], needs_more: Optional[NeedsMore]) -> bool:
@@ -43,7 +64,7 @@ def _steps(backbone, head, rows: list[int], ids, mask, positions, cache, out: li
     for step in range(budget):
         hidden = backbone(input_ids=ids, attention_mask=mask, position_ids=positions,
                           past_key_values=cache, use_cache=True).last_hidden_state
-        tokens = head(hidden[:, -1, :]).argmax(-1).tolist()
+        tokens = greedy_tokens(head, hidden[:, -1, :])
         keep = []
         for b, k in enumerate(rows):
             out[k].append(tokens[b])
@@ -110,7 +131,7 @@ def tree_greedy_decode(model: torch.nn.Module, prompts: Sequence[Sequence[int]],
         hidden = backbone(input_ids=ids, attention_mask=mask, position_ids=positions,
                           past_key_values=cache, use_cache=True).last_hidden_state
         width, going = mask.shape[1], []
-        for b, (k, token) in enumerate(zip(rows_, head(hidden[:, -1, :]).argmax(-1).tolist())):
+        for b, (k, token) in enumerate(zip(rows_, greedy_tokens(head, hidden[:, -1, :]))):
             out[k].append(token)
             if goes_on(k):
                 going.append((b, (k, [])))
@@ -130,9 +151,7 @@ def tree_greedy_decode(model: torch.nn.Module, prompts: Sequence[Sequence[int]],
                           past_key_values=cache, use_cache=True).last_hidden_state
         picks = [(k, b, i) for b, row in enumerate(part) for i, n in enumerate(row) for k in ends.pop(n, ())]
         if picks:
-            tokens = [t for start in range(0, len(picks), decode_rows)  # the head's output is vocab-wide
-                      for t in head(hidden[[b for _, b, _ in picks[start:start + decode_rows]],
-                                           [i for _, _, i in picks[start:start + decode_rows]]]).argmax(-1).tolist()]
+            tokens = greedy_tokens(head, hidden[[b for _, b, _ in picks], [i for _, _, i in picks]])
             for (k, b, i), token in zip(picks, tokens):
                 out[k].append(token)
                 if goes_on(k):
