@@ -32,13 +32,16 @@ from .prefix_tree import PrefixForest, path_columns, tree_inputs
 NeedsMore = Callable[[int, list[int]], bool]
 Batching = Callable[[list[int]], list[list[int]]]  # lengths -> batches of indices (base.length_batches)
 Finished = Iterator[tuple[int, list[int]]]
-VOCAB_SLICE = 4096  # head rows per matmul in greedy_tokens: logits stay rows x 4096 floats
+# greedy_tokens' logits are at most ROWS x VOCAB_SLICE floats (4 MB) at a time
+VOCAB_SLICE, ROWS = 4096, 256
 
 
 def greedy_tokens(head: torch.nn.Module, hidden: torch.Tensor) -> list[int]:
     """argmax(head(hidden)) per row, a slice of the vocabulary at a time. The logits are never
-    whole, so every row can go through one pass over the head's weight: at a few rows that
+    whole, so up to ROWS rows go through one pass over the head's weight: at a few rows that
     pass is memory-bound (~10 ms for SmolLM2's 49k x 576), and it was paid per few rows."""
+    if len(hidden) > ROWS:
+        return [t for r0 in range(0, len(hidden), ROWS) for t in greedy_tokens(head, hidden[r0:r0 + ROWS])]
     if type(head) is not torch.nn.Linear:  # wrapped (e.g. an adapter on the head): as it is
         return head(hidden).argmax(-1).tolist()
     weight, bias = head.weight, head.bias
