@@ -3,6 +3,7 @@
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -133,6 +134,9 @@ def test_cli_plan_is_a_dry_run(world, tmp_path):
     assert r.returncode == 0, r.stderr
     assert "experts: 3 (lora), particles: 6" in r.stdout
     assert "evaluations: 6 per iteration" in r.stdout and "per evaluation" in r.stdout
+    # tiny passes take far less than the warm-up's budget: the sample doubles up to the whole set
+    n_val = len(Path(world["val"]).read_text().splitlines())
+    assert f"from a {n_val}-example warm-up" in r.stdout
     assert not (tmp_path / "runs").exists()
 
 

@@ -212,7 +212,8 @@ def baselines(
 @app.command()
 def plan(
     config: Path = typer.Argument(..., help="swarm config YAML"),
-    warmup: int = typer.Option(8, "--warmup", help="examples for the timing warm-up (0: skip it)"),
+    warmup: int = typer.Option(8, "--warmup", help="examples in the first timing pass; the sample doubles "
+                                                     "while a pass takes under 2 s (0: skip the timing)"),
 ) -> None:
     """Dry run: sizes, memory per worker, evaluations, and an estimated time."""
     from .config import load_config
@@ -228,7 +229,7 @@ def plan(
         f"per worker: about {p.worker_mb} MB plus the Python/torch runtime, x {cfg.workers.count} workers\n"
         f"validation: {p.val_examples} examples, test: {p.test_examples}\n"
         f"evaluations: {p.evals_per_iteration} per iteration, at most {p.max_evaluations} in all\n"
-        f"time (from a {warmup}-example warm-up): {fmt_s(p.seconds_per_eval)} per evaluation, "
+        f"time (from a {p.warmup_examples}-example warm-up): {fmt_s(p.seconds_per_eval)} per evaluation, "
         f"{fmt_s(p.seconds_per_iteration)} per iteration, at most {fmt_s(p.max_seconds)} "
         f"for {cfg.swarm.max_iterations} iterations (patience usually stops it sooner)", highlight=False)
 

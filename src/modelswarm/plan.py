@@ -1,8 +1,9 @@
 """`modelswarm plan CONFIG`: what a run will cost, before it runs.
 
 Reads the config, the experts' and base model's safetensors headers (no weights), counts
-the examples, then times a short warm-up (the base model on a few validation examples,
-one thread, as a worker has) to estimate the time per evaluation and per iteration.
+the examples, then times a warm-up (the model as a worker holds it, on validation examples
+taken evenly across the file, with a worker's threads) to estimate the time per evaluation
+and per iteration.
 """
 
 from __future__ import annotations
@@ -14,10 +15,12 @@ from pathlib import Path
 from typing import Optional
 
 from .config import Config
-from .experts import base_shapes, check_against_base, read_layout
+from .experts import BankLayout, base_shapes, check_against_base, read_layout
 from .utilities import make_utility
 
 BYTES = {"float32": 4, "bfloat16": 2, "float16": 2}
+# the warm-up sample doubles while one timed pass takes less than this
+WARMUP_BUDGET_S = 2.0
 
 
 @dataclass(frozen=True)
@@ -34,6 +37,7 @@ class Plan:
     test_examples: int
     evals_per_iteration: int
     max_evaluations: int
+    warmup_examples: int  # the size of the sample the time per evaluation comes from
     seconds_per_eval: Optional[float]
     seconds_per_iteration: Optional[float]
     max_seconds: Optional[float]
@@ -57,27 +61,40 @@ def make_plan(config: Config, warmup_examples: int = 8) -> Plan:
     max_evals = size * (config.swarm.max_iterations + 1) + 2 + (1 + n_baselines) * (1 if test else 0)
     per_eval = per_iter = total = None
     if warmup_examples:
-        per_eval = _warmup(config, utility, val, warmup_examples) * len(val)
+        per_example, warmup_examples = _warmup(config, layout, utility, val, warmup_examples)
+        per_eval = per_example * len(val)
         waves = math.ceil(size / config.workers.count)
         per_iter = per_eval * waves
         test_s = per_eval * len(test) / max(len(val), 1) * math.ceil((1 + n_baselines) / config.workers.count)
         total = per_iter * (config.swarm.max_iterations + 1) + test_s
     return Plan(n, layout.kind, size, layout.n_params, round(bank_mb, 2), base_params, round(base_mb, 1),
-                round(worker_mb, 1), len(val), len(test), size, max_evals, per_eval, per_iter, total)
+                round(worker_mb, 1), len(val), len(test), size, max_evals, warmup_examples, per_eval, per_iter,
+                total)
 
 
-def _warmup(config: Config, utility, val: list, k: int) -> float:
-    """Seconds per example: the base model, one thread, on the first k examples (after one pass)."""
+def _warmup(config: Config, layout: BankLayout, utility, val: list, k: int) -> tuple[float, int]:
+    """(seconds per example, examples timed). Examples are taken evenly across the file, so
+    every task is in the sample; the sample doubles while a timed pass takes less than
+    WARMUP_BUDGET_S, because shared prompt prefixes and continuous batching make a large
+    sample cheaper per example than a small one (8 demo examples overestimate by about 2x)."""
     import torch
-    from transformers import AutoModelForCausalLM
 
-    from .worker import DTYPES, load_tokenizer
+    from .worker import DTYPES, load_model, load_tokenizer, pick_device
 
     torch.set_num_threads(max(1, int(config.workers.num_cpus)))
-    model = AutoModelForCausalLM.from_pretrained(config.base_model, dtype=DTYPES[config.workers.dtype]).eval()
+    model = load_model(config.base_model, layout, pick_device(config.workers.device), DTYPES[config.workers.dtype])
     tok = load_tokenizer(config.base_model)
-    sample = val[:k]
-    utility.score(model, tok, sample)
-    start = time.perf_counter()
-    utility.score(model, tok, sample)
-    return (time.perf_counter() - start) / len(sample)
+    n = min(k, len(val))
+    utility.score(model, tok, _spread(val, n))  # the first pass allocates
+    while True:
+        start = time.perf_counter()
+        utility.score(model, tok, _spread(val, n))
+        seconds = time.perf_counter() - start
+        if seconds >= WARMUP_BUDGET_S or n == len(val):
+            return seconds / n, n
+        n = min(2 * n, len(val))
+
+
+def _spread(items: list, n: int) -> list:
+    """n of the items, evenly spaced from the first."""
+    return [items[i * len(items) // n] for i in range(n)]
