@@ -72,7 +72,10 @@ def test_short_evaluations_share_calls_but_a_failing_one_fails_alone(world, ray_
     pool = start_pool(prepare(load_config(cfg_path), cfg_path))
     try:
         pool._recent.extend([0.001] * 8)  # as after a few short evaluations: several jobs per call
-        assert len(pool._chunk(collections.deque(Job(i, r) for i, r in enumerate(rows)), set())) > 1
+        queue = collections.deque(Job(i, r) for i, r in enumerate(rows))
+        first = pool._chunk(queue, set(), 0, 0)
+        second = pool._chunk(queue, set(), 0, len(first))
+        assert len(first) == len(second) == 4  # each of the 2 actors its share, the first served no more
         results = {}
         pool.run([Job(i, r) for i, r in enumerate(rows)], lambda job, res, actor: results.__setitem__(job.key, res))
         assert isinstance(results[2], Failure) and results[2].attempts == 2

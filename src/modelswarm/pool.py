@@ -126,14 +126,17 @@ class EvaluatorPool:
         """Mean duration of the latest evaluations (infinite before the first)."""
         return sum(self._recent) / len(self._recent) if self._recent else math.inf
 
-    def _chunk(self, queue: collections.deque, solo: set) -> list[Job]:
+    def _chunk(self, queue: collections.deque, solo: set, waiting_here: int, waiting_all: int) -> list[Job]:
         """The next jobs for one actor call. Short evaluations travel several to a call (the
-        round trip costs about a millisecond, a tiny-model evaluation about ten), leaving
-        work in the queue for every actor; long ones, and jobs that failed before, go alone."""
+        round trip costs about a millisecond, a tiny-model evaluation about ten), up to the
+        actor's fair share of the jobs not yet done, less those already waiting on it (so the
+        first actor served does not take more than the others); long ones, and jobs that
+        failed before, go alone."""
         mean = self._typical_s()
         size = 1
         if mean < self.prefetch_below_s:
-            size = max(1, min(int(self.chunk_target_s / max(mean, 1e-6)), len(queue) // len(self.actors)))
+            share = (len(queue) + waiting_all) // len(self.actors) - waiting_here
+            size = max(1, min(int(self.chunk_target_s / max(mean, 1e-6)), share))
         chunk = [queue.popleft()]
         while len(chunk) < size and queue and chunk[0].key not in solo and queue[0].key not in solo:
             chunk.append(queue.popleft())
@@ -161,7 +164,8 @@ class EvaluatorPool:
         lines: list[collections.deque] = [collections.deque() for _ in slots]  # [ref, jobs, head since]
 
         def submit(slot: int) -> None:
-            chunk = self._chunk(queue, solo)
+            waiting = [sum(len(entry[1]) for entry in line) for line in lines]
+            chunk = self._chunk(queue, solo, waiting[slot], sum(waiting))
             ref = self.actors[slot].evaluate_many.remote([(list(j.coeffs), j.split, j.bound) for j in chunk])
             lines[slot].append([ref, chunk, time.monotonic() if not lines[slot] else None])
 
