@@ -81,9 +81,9 @@ def make(**params) -> Swarm:
     return Swarm.create(3, SwarmParams(**{"size": 6, **params}), seed=0)
 
 
-def test_default_size_is_max_of_experts_and_ten():
-    assert Swarm.create(3, SwarmParams(), 0).size == 10
-    assert Swarm.create(12, SwarmParams(), 0).size == 12
+def test_default_size_is_the_papers_twenty_or_the_expert_count():
+    assert Swarm.create(10, SwarmParams(), 0).size == 20  # the paper's 10 experts get 10 crossover children
+    assert Swarm.create(25, SwarmParams(), 0).size == 25
 
 
 def test_start_sets_personal_global_best_and_worst():
@@ -133,37 +133,76 @@ def test_record_updates_bests_and_the_all_time_worst():
     s.propose()
     s.record(np.array([0.2, 0.4, 0.9, 0.1, 0.05, 0.4]))
     assert s.p_scores.tolist() == [0.2, 0.5, 0.9, 0.2, 0.05, 0.4]
-    assert s.g_score == 0.9 and np.array_equal(s.g, s.x[2]) and s.g_stale == 0
+    assert s.g_score == 0.9 and np.array_equal(s.g, s.x[2])
     assert s.gw_score == 0.0  # still the initial worst: g_w is all-time
-    assert s.stale.tolist() == [0, 1, 0, 1, 0, 1]
+    assert s.best_at.tolist() == [1, 0, 1, 0, 1, 0]
+    assert s.history == [0.5, 0.9]
+
+
+def test_global_best_ties_go_to_the_first_particle_and_worst_ties_to_the_last():
+    s = make()
+    s.start(np.array([0.1, 0.5, 0.3, 0.2, 0.1, 0.4]))
+    assert np.array_equal(s.gw, s.x[0])  # at the start the official code takes results.index(min)
+    s.propose()
+    s.record(np.array([0.0, 0.6, 0.6, 0.0, 0.3, 0.3]))
+    assert np.array_equal(s.g, s.x[1])
+    assert np.array_equal(s.gw, s.x[3])  # the official copy loop has no break: the last tie stays
 
 
 def test_stray_particle_restarts_at_its_personal_best_with_zero_velocity():
     s = make(restart_patience=2, phi_v=0.0, phi_p=0.0, phi_g=1.0, phi_w=0.0)
     s.start(np.array([1.0, 0, 0, 0, 0, 0]))
-    for _ in range(2):
-        s.propose()
-        s.record(np.array([1.0, -1, -1, -1, -1, -1]))  # no particle beats its personal best
-    assert s.restart_pending.all() and s.restarts.tolist() == [1] * 6
+    s.propose()
+    assert not s.restarted.any()  # own history [s0]: the best is 1 entry old
+    s.record(np.array([1.0, -1, -1, -1, -1, -1]))  # no particle beats its personal best
     p = s.p.copy()
     r_state = s.rng.bit_generator.state
-    s.propose()
+    s.propose()  # own history [s0, s1]: the best is 2 entries old
+    assert s.restarted.all() and s.restarts.tolist() == [1] * 6
     # restarted: x = p, v = 0, then the usual update from there
     rng = np.random.default_rng()
     rng.bit_generator.state = r_state
     r = rng.random((6, 4))
     want_v = velocity_update(p, np.zeros_like(p), p, s.g, s.gw, r, np.array([0.0, 0.0, 1.0, 0.0]))
     assert np.allclose(s.v, want_v)
-    assert not s.restart_pending.any()
 
 
-def test_stops_on_patience_or_max_iterations():
+def test_a_stray_particle_restarts_every_iteration_until_it_improves():
+    s = make(restart_patience=2)
+    s.start(np.zeros(6))
+    counts = []
+    for k in range(4):
+        s.propose()
+        counts.append(int(s.restarts[0]))
+        s.record(np.array([-1.0 if k < 3 else 5.0, 0, 0, 0, 0, 0]))
+    s.propose()
+    counts.append(int(s.restarts[0]))
+    assert counts == [0, 1, 2, 3, 3]  # restarted in iterations 2, 3 and 4; improved in 4
+
+
+def test_no_restarts_when_switched_off():
+    s = make(restart_patience=1, restart=False)
+    run(s, 4)
+    assert s.restarts.sum() == 0
+
+
+def test_stops_when_the_last_patience_global_bests_are_equal():
     s = make(patience=2, max_iterations=10)
     s.start(np.ones(6))
     s.propose(); s.record(np.ones(6))
-    assert not s.done
+    assert not s.done  # history [1, 1]: the official check wants more than `patience` entries
     s.propose(); s.record(np.ones(6))
     assert s.done and s.iteration == 2
+    s = make(patience=3, max_iterations=10)
+    s.start(np.zeros(6))
+    s.propose(); s.record(np.ones(6))  # improves in iteration 1: history [0, 1]
+    s.propose(); s.record(np.ones(6))
+    assert not s.done
+    s.propose(); s.record(np.ones(6))  # [0, 1, 1, 1]: the last 3 are equal
+    assert s.done and s.iteration == 3
+
+
+def test_stops_at_max_iterations():
     s = make(patience=10, max_iterations=3)
     s.start(np.zeros(6))
     for k in range(3):
@@ -172,12 +211,70 @@ def test_stops_on_patience_or_max_iterations():
     assert s.done
 
 
+def test_a_failed_evaluation_counts_as_not_evaluated_and_keeps_the_previous_utility():
+    s = make()
+    s.start(np.array([0.1, 0.5, 0.3, 0.2, 0.0, 0.4]))
+    s.propose()
+    x1 = s.x.copy()
+    s.record(np.array([np.nan, 0.45, np.nan, np.nan, np.nan, np.nan]))  # five failures
+    assert s.scores.tolist() == [0.1, 0.45, 0.3, 0.2, 0.0, 0.4]
+    assert s.gw_score == 0.0 and s.g_score == 0.5 and s.best_at.tolist() == [0] * 6
+    s.propose()
+    assert not np.array_equal(s.x, x1)  # the particles still move
+    s.record(np.full(6, np.nan))  # an iteration in which every evaluation fails
+    assert s.gw_score == 0.0 and s.g_score == 0.5 and s.history == [0.5, 0.5, 0.5]
+
+
+def test_a_failed_initial_particle_never_becomes_best_or_worst():
+    s = make()
+    s.start(np.array([np.nan, 0.5, 0.3, 0.2, 0.1, 0.4]))
+    assert np.array_equal(s.gw, s.x[4]) and s.p_scores[0] == -np.inf
+    s.propose()
+    s.record(np.array([np.nan, 0.5, 0.3, 0.2, 0.1, 0.4]))
+    assert s.gw_score == 0.1 and np.isnan(s.scores[0])
+
+
+def test_deterministic_updates_set_every_r_to_one_and_draw_nothing():
+    s = make(weight_randomness=False)
+    s.start(np.arange(6.0))
+    x, v, p, g, gw = s.x.copy(), s.v.copy(), s.p.copy(), s.g.copy(), s.gw.copy()
+    state = s.rng.bit_generator.state
+    s.propose()
+    phi = np.array([0.3, 0.3, 0.5, 0.05])
+    assert np.allclose(s.v, velocity_update(x, v, p, g, gw, np.ones((6, 4)), phi))
+    assert s.rng.bit_generator.state == state
+
+
+def test_drop_particle_and_drop_iteration_skip_evaluations():
+    s = make(drop_particle=0.5)
+    s.start(np.arange(6.0))
+    seen = []
+    for _ in range(5):
+        s.propose()
+        seen.append(s.evaluate.copy())
+        s.record(np.where(s.evaluate, 10.0, np.nan))
+    seen = np.array(seen)
+    assert seen.any() and not seen.all()
+    s = make(drop_iteration=0.999)
+    s.start(np.arange(6.0))
+    s.propose()
+    assert not s.evaluate.any()
+
+
 def test_top_k_lists_distinct_personal_bests_best_first():
     s = make(top_k=3)
     s.start(np.array([0.1, 0.5, 0.3, 0.2, 0.0, 0.4]))
     top = s.top_k()
     assert [t[0] for t in top] == [0.5, 0.4, 0.3]
     assert np.array_equal(top[0][1], s.g)
+
+
+def test_top_k_starts_with_the_global_best_even_on_ties():
+    s = make(top_k=2)
+    s.start(np.array([0.1, 0.2, 0.3, 0.2, 0.0, 0.1]))
+    s.propose()
+    s.record(np.array([0.3, 0.0, 0.0, 0.0, 0.0, 0.0]))  # particle 0 ties the global best, particle 2
+    assert np.array_equal(s.top_k(1)[0][1], s.g) and np.array_equal(s.g, s.p[2])
 
 
 def run(s: Swarm, n: int, seed: int = 0) -> None:
@@ -195,7 +292,7 @@ def test_same_seed_same_trajectory_and_snapshot_resume_is_exact():
     run(b, 3)
     c = Swarm.from_json(b.to_json(), b.params)  # as if killed after iteration 3 and resumed
     run(c, 3)
-    for f in ("x", "v", "p", "p_scores", "g", "gw", "restarts"):
+    for f in ("x", "v", "p", "p_scores", "g", "gw", "restarts", "best_at"):
         assert np.array_equal(getattr(a, f), getattr(c, f)), f
     assert a.step == c.step and a.history == c.history
 

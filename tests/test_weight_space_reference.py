@@ -1,8 +1,10 @@
 """The coefficient form is exact: a naive search on full weights gives the same weights.
 
 The reference below works the way the paper's code does, on named weight tensors (here
-LoRA-like A/B matrices), particle by particle, with no notion of coefficients. It consumes
-the same random stream in the documented order. After several iterations every particle's
+LoRA-like A/B matrices), particle by particle, with no notion of coefficients, and with the
+official control flow (search.py: restart checks on each particle's score history at the
+start of an iteration, ties for a new global worst going to the last particle). It
+consumes the same random stream in the documented order. After several iterations every particle's
 weights must equal (to float tolerance) the coefficient rows applied to the experts.
 """
 
@@ -33,24 +35,25 @@ class ReferenceSwarm:
             vs.append(lin([1, -1], [xs[j], xs[i]]))
         self.x, self.v = xs, vs
         self.step = params.step_length
-        self.stale = [0] * len(xs)
-        self.pending = [False] * len(xs)
+        self.restarts = 0
 
     def start(self, scores):
         self.p = [dict(x) for x in self.x]
         self.ps = list(scores)
-        b, w = int(np.argmax(scores)), int(np.argmin(scores))
+        self.hist = [[s] for s in scores]
+        b, w = scores.index(max(scores)), scores.index(min(scores))
         self.g, self.gs = dict(self.x[b]), scores[b]
         self.gw, self.gws = dict(self.x[w]), scores[w]
 
     def iterate(self, score_fn):
         prm = self.prm
+        stray = [len(h) - h.index(b) >= prm.restart_patience for h, b in zip(self.hist, self.ps)]
         r = self.rng.random((len(self.x), 4))
         for i in range(len(self.x)):
-            if self.pending[i]:
+            if stray[i]:
                 self.x[i] = dict(self.p[i])
                 self.v[i] = lin([0.0], [self.x[i]])
-                self.pending[i] = False
+                self.restarts += 1
             wv, wp, wg, ww = r[i] * [prm.phi_v, prm.phi_p, prm.phi_g, prm.phi_w]
             s = wv + wp + wg + ww
             p_x = lin([1, -1], [self.p[i], self.x[i]])
@@ -61,18 +64,17 @@ class ReferenceSwarm:
         self.step = max(self.step * prm.step_decay, prm.step_min)
         scores = [score_fn(x) for x in self.x]
         for i, sc in enumerate(scores):
+            self.hist[i].append(sc)
             if sc > self.ps[i]:
-                self.p[i], self.ps[i], self.stale[i] = dict(self.x[i]), sc, 0
-            else:
-                self.stale[i] += 1
-        b, w = int(np.argmax(scores)), int(np.argmin(scores))
-        if scores[b] > self.gs:
-            self.g, self.gs = dict(self.x[b]), scores[b]
-        if scores[w] < self.gws:
-            self.gw, self.gws = dict(self.x[w]), scores[w]
-        for i in range(len(self.x)):
-            if self.stale[i] >= prm.restart_patience:
-                self.pending[i], self.stale[i] = True, 0
+                self.p[i], self.ps[i] = dict(self.x[i]), sc
+        if max(scores) > self.gs:
+            self.gs = max(scores)
+            self.g = dict(self.x[scores.index(self.gs)])
+        if min(scores) < self.gws:
+            self.gws = min(scores)
+            for i in range(len(self.x)):
+                if scores[i] == self.gws:
+                    self.gw = dict(self.x[i])
         return scores
 
 
@@ -107,6 +109,7 @@ def test_coefficient_search_equals_weight_space_search():
             for k in target:
                 np.testing.assert_allclose(w[k], ref.x[i][k], rtol=1e-9, atol=1e-9)
         np.testing.assert_allclose(coef.p_scores, ref.ps, rtol=1e-9)
-    assert coef.restarts.sum() > 0, "the run should exercise restarts too"
+    assert coef.restarts.sum() == ref.restarts > 0, "the run should exercise restarts too"
     for k in target:
         np.testing.assert_allclose(weights_of(coef.g)[k], ref.g[k], rtol=1e-9, atol=1e-9)
+        np.testing.assert_allclose(weights_of(coef.gw)[k], ref.gw[k], rtol=1e-9, atol=1e-9)

@@ -22,9 +22,10 @@ from .errors import UserError
 
 @dataclass(frozen=True)
 class SwarmParams:
-    """Hyperparameters of the search; defaults are the paper's (DESIGN.md)."""
+    """Hyperparameters of the search. Defaults follow the paper (arXiv:2410.11163) and the
+    official code (github BunsenFeng/model_swarm, search.py and its search_*.sh scripts)."""
 
-    size: Optional[int] = None  # particles; None means max(n_experts, 10)
+    size: Optional[int] = None  # particles N; None means 20 (the paper's N), or the expert count if larger
     phi_v: float = 0.3  # inertia
     phi_p: float = 0.3  # cognitive: pull to the personal best
     phi_g: float = 0.5  # social: pull to the global best
@@ -34,10 +35,17 @@ class SwarmParams:
     step_min: float = 0.1
     velocity_init: Literal["random", "zero", "best"] = "random"
     crossover_max_weight: float = 2.0  # w ~ U[0, max) for crossover children
-    restart_patience: int = 5  # reference: 0.5 * patience
-    patience: int = 10
+    # restart a particle when its personal best is this many entries old in its own score
+    # history (official: restart_patience x patience, 0.5 x 10)
+    restart_patience: int = 5
+    restart: bool = True  # official --restart_stray_particles
+    patience: int = 10  # stop when the last `patience` global-best entries are equal
     max_iterations: int = 50
     top_k: int = 3
+    weight_randomness: bool = True  # official --weight_randomess: False sets every r to 1
+    drop_iteration: float = 0.0  # official dropK: probability an iteration is not evaluated
+    drop_particle: float = 0.0  # official dropN: probability a particle's evaluation is skipped
+    ensemble_top_k: int = 10  # personal bests in the end-of-run majority-vote ensemble
 
     def check(self) -> list[tuple[str, str]]:
         bad = []
@@ -56,9 +64,12 @@ class SwarmParams:
             bad.append(("step_min", "must be >= 0"))
         if self.crossover_max_weight <= 0:
             bad.append(("crossover_max_weight", "must be > 0"))
-        for name in ("restart_patience", "patience", "max_iterations", "top_k"):
+        for name in ("restart_patience", "patience", "max_iterations", "top_k", "ensemble_top_k"):
             if getattr(self, name) < (0 if name == "max_iterations" else 1):
                 bad.append((name, "is out of range"))
+        for name in ("drop_iteration", "drop_particle"):
+            if not 0 <= getattr(self, name) < 1:
+                bad.append((name, "must be in [0, 1)"))
         return bad
 
 

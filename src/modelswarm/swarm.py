@@ -5,18 +5,30 @@ whole swarm is an N x n matrix of coefficients: all the paper's operations (cros
 velocity, step, restart) are linear combinations with one scalar per particle, which keeps
 this exact. This module never sees a weight; it is pure numpy and seeded.
 
-Random draws happen in one documented order (see Swarm.__init__ and Swarm.propose) so that
-a weight-space reference, or a resumed run, consumes the same stream.
+The control flow is the official code's (github BunsenFeng/model_swarm, search.py): the
+stop and restart checks run at the start of an iteration on the score histories, and a
+particle that was not evaluated (dropped, or its evaluation failed) keeps its previous
+utility, so it never becomes a personal best, the global best or the global worst.
+
+Random draws happen in one documented order (Swarm.create, then per iteration in
+Swarm.propose) so that a weight-space reference, or a resumed run, consumes the same stream.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from .config import SwarmParams
+
+PAPER_SIZE = 20  # N in the paper and the official scripts (--initial_experts_num 20)
+
+
+def swarm_size(n_experts: int, params: SwarmParams) -> int:
+    """The configured size, or the paper's N (the experts plus crossover children)."""
+    return params.size if params.size is not None else max(n_experts, PAPER_SIZE)
 
 
 def crossover_init(n_experts: int, size: int, rng: np.random.Generator, max_weight: float) -> np.ndarray:
@@ -58,13 +70,18 @@ def velocity_update(
 
 @dataclass
 class Swarm:
-    """The search state; mutable, snapshotted whole to state.json after every iteration."""
+    """The search state; mutable, snapshotted whole to state.json after every iteration.
+
+    Histories are those of the official code: history[t] is the global best after
+    iteration t (0 = the initial swarm), and a particle's own history has one entry per
+    iteration too, so its personal best's age is (iteration + 1) - best_at.
+    """
 
     params: SwarmParams
     x: np.ndarray  # positions (N, n)
     v: np.ndarray  # velocities (N, n)
     rng: np.random.Generator
-    scores: np.ndarray  # latest score of each particle (N,), nan before the first evaluation
+    scores: np.ndarray  # each particle's utility now (N,): carried over when not evaluated; nan before any
     p: np.ndarray  # personal best positions
     p_scores: np.ndarray
     g: np.ndarray  # global best position (n,)
@@ -74,17 +91,17 @@ class Swarm:
     step: float  # lambda
     iteration: int = 0  # completed iterations; 0 = only the initial swarm scored
     started: bool = False  # the initial swarm has been scored
-    stale: np.ndarray | None = None  # iterations since each personal best improved
-    restart_pending: np.ndarray | None = None
-    restarts: np.ndarray | None = None
-    g_stale: int = 0  # iterations since the global best changed
-    history: list | None = None  # global best score after each iteration (index 0 = initial)
+    initial_scores: np.ndarray | None = None  # the initial swarm's scores (nan: failed)
+    best_at: np.ndarray | None = None  # history index at which each personal best was set
+    restarts: np.ndarray | None = None  # restarts per particle
+    restarted: np.ndarray | None = None  # which particles the last propose() restarted
+    evaluate: np.ndarray | None = None  # which particles the last propose() asks to evaluate
+    history: list = field(default_factory=list)  # global best score after each iteration
 
     @classmethod
     def create(cls, n_experts: int, params: SwarmParams, seed: int) -> "Swarm":
         rng = np.random.default_rng(seed)
-        size = params.size if params.size is not None else max(n_experts, 10)
-        x = crossover_init(n_experts, size, rng, params.crossover_max_weight)
+        x = crossover_init(n_experts, swarm_size(n_experts, params), rng, params.crossover_max_weight)
         if params.velocity_init == "random":
             v = random_velocities(x, rng)
         else:  # zero, or best (set once the initial scores are known)
@@ -94,8 +111,9 @@ class Swarm:
             params=params, x=x, v=v, rng=rng,
             scores=np.full(n, np.nan), p=x.copy(), p_scores=np.full(n, -np.inf),
             g=x[0].copy(), g_score=-np.inf, gw=x[0].copy(), gw_score=np.inf,
-            step=params.step_length, stale=np.zeros(n, dtype=np.int64),
-            restart_pending=np.zeros(n, dtype=bool), restarts=np.zeros(n, dtype=np.int64), history=[],
+            step=params.step_length, initial_scores=np.full(n, np.nan), best_at=np.zeros(n, dtype=np.int64),
+            restarts=np.zeros(n, dtype=np.int64), restarted=np.zeros(n, dtype=bool),
+            evaluate=np.ones(n, dtype=bool),
         )
 
     @property
@@ -103,12 +121,16 @@ class Swarm:
         return len(self.x)
 
     def start(self, scores: np.ndarray) -> None:
-        """Record the initial swarm's scores: personal bests, global best and worst."""
+        """Record the initial swarm's scores (nan: failed): personal bests, global best and worst."""
         scores = np.asarray(scores, dtype=np.float64)
+        if np.isnan(scores).all():
+            raise ValueError("no initial particle was evaluated")
         self.scores = scores.copy()
+        self.initial_scores = scores.copy()
         self.p = self.x.copy()
-        self.p_scores = scores.copy()
-        best, worst = int(np.argmax(scores)), int(np.argmin(scores))
+        self.p_scores = np.where(np.isnan(scores), -np.inf, scores)
+        # the official code takes results.index(max) and results.index(min): the first of ties
+        best, worst = int(np.nanargmax(scores)), int(np.nanargmin(scores))
         self.g, self.g_score = self.x[best].copy(), float(scores[best])
         self.gw, self.gw_score = self.x[worst].copy(), float(scores[worst])
         if self.params.velocity_init == "best":
@@ -116,65 +138,77 @@ class Swarm:
         self.started = True
         self.history.append(self.g_score)
 
-    def propose(self) -> np.ndarray:
-        """Move every particle one step; returns the new positions to evaluate.
+    def stray(self) -> np.ndarray:
+        """Particles whose personal best is restart_patience or more entries old in their
+        own history (official: len(hist) - hist.index(best) >= restart_patience * patience)."""
+        if not self.params.restart:
+            return np.zeros(self.size, dtype=bool)
+        return (self.iteration + 1) - self.best_at >= self.params.restart_patience
 
-        Random draws: one (N, 4) block of U(0,1) per iteration, rows = particles,
-        columns = (r_v, r_p, r_g, r_w).
+    def propose(self) -> np.ndarray:
+        """Restart stray particles, move every particle one step; returns the new positions.
+
+        Random draws per iteration, in this order: one (N, 4) block of U(0,1), rows =
+        particles, columns = (r_v, r_p, r_g, r_w) (none when weight_randomness is off);
+        one U(0,1) for drop_iteration and then N for drop_particle, each only when its
+        probability is above 0. `evaluate` then says which particles to score.
         """
         assert self.started, "score the initial swarm first"
-        back = self.restart_pending
+        prm = self.params
+        back = self.stray()
         self.x[back] = self.p[back]
         self.v[back] = 0.0
-        self.restart_pending[:] = False
-        prm = self.params
+        self.restarts[back] += 1
+        self.restarted = back
         phi = np.array([prm.phi_v, prm.phi_p, prm.phi_g, prm.phi_w])
-        r = self.rng.random((self.size, 4))
+        r = self.rng.random((self.size, 4)) if prm.weight_randomness else np.ones((self.size, 4))
         self.v = velocity_update(self.x, self.v, self.p, self.g, self.gw, r, phi)
         self.x = self.x + self.step * self.v
         self.step = max(self.step * prm.step_decay, prm.step_min)
+        skip_all = prm.drop_iteration > 0 and self.rng.random() < prm.drop_iteration
+        skip = self.rng.random(self.size) < prm.drop_particle if prm.drop_particle > 0 else np.zeros(self.size, bool)
+        self.evaluate = ~(skip | skip_all)
         return self.x
 
     def record(self, scores: np.ndarray) -> None:
-        """Scores of the positions from the last propose(): update bests, restarts, counters."""
+        """Scores of the positions from the last propose(), nan where a particle was not
+        evaluated (dropped, or failed): it keeps its previous utility, as the official
+        dropN path does, so it cannot become a personal best, the global best or worst."""
         scores = np.asarray(scores, dtype=np.float64)
-        self.scores = scores.copy()
-        better = scores > self.p_scores
-        self.p[better] = self.x[better]
-        self.p_scores[better] = scores[better]
-        self.stale[better] = 0
-        self.stale[~better] += 1
-        best, worst = int(np.argmax(scores)), int(np.argmin(scores))
-        if scores[best] > self.g_score:
-            self.g, self.g_score = self.x[best].copy(), float(scores[best])
-            self.g_stale = 0
-        else:
-            self.g_stale += 1
-        if scores[worst] < self.gw_score:
-            self.gw, self.gw_score = self.x[worst].copy(), float(scores[worst])
-        stray = self.stale >= self.params.restart_patience
-        self.restart_pending |= stray
-        self.restarts[stray] += 1
-        self.stale[stray] = 0
+        now = np.where(np.isnan(scores), self.scores, scores)
+        self.scores = now
         self.iteration += 1
+        better = now > self.p_scores  # nan compares False
+        self.p[better] = self.x[better]
+        self.p_scores[better] = now[better]
+        self.best_at[better] = self.iteration
+        if not np.isnan(now).all():
+            top = np.nanmax(now)
+            if top > self.g_score:  # official: the first particle whose result equals the new g
+                best = int(np.flatnonzero(now == top)[0])
+                self.g, self.g_score = self.x[best].copy(), float(top)
+            low = np.nanmin(now)
+            if low < self.gw_score:  # official: copies every tie in turn, so the last one stays
+                worst = int(np.flatnonzero(now == low)[-1])
+                self.gw, self.gw_score = self.x[worst].copy(), float(low)
         self.history.append(self.g_score)
 
     @property
     def done(self) -> bool:
-        return self.started and (
-            self.g_stale >= self.params.patience or self.iteration >= self.params.max_iterations
-        )
+        """Official stop rule: the last `patience` entries of the global-best history are equal."""
+        h, patience = self.history, self.params.patience
+        stalled = len(h) > patience and len(set(h[-patience:])) == 1
+        return self.started and (stalled or self.iteration >= self.params.max_iterations)
 
     def top_k(self, k: int | None = None) -> list[tuple[float, np.ndarray]]:
-        """The k best distinct personal bests, best first (the global best is the first)."""
+        """The global best, then the best other distinct personal bests (k in all)."""
         k = k or self.params.top_k
-        order = np.argsort(-self.p_scores, kind="stable")
-        out: list[tuple[float, np.ndarray]] = []
-        for i in order:
+        out: list[tuple[float, np.ndarray]] = [(float(self.g_score), self.g.copy())]
+        for i in np.argsort(-self.p_scores, kind="stable"):
+            if len(out) >= k:
+                break
             if not any(np.array_equal(self.p[i], c) for _, c in out):
                 out.append((float(self.p_scores[i]), self.p[i].copy()))
-            if len(out) == k:
-                break
         return out
 
     # --- snapshot -----------------------------------------------------------------------
@@ -186,9 +220,9 @@ class Swarm:
             "p": arr(self.p), "p_scores": arr(self.p_scores),
             "g": arr(self.g), "g_score": self.g_score, "gw": arr(self.gw), "gw_score": self.gw_score,
             "step": self.step, "iteration": self.iteration, "started": self.started,
-            "stale": arr(self.stale), "restart_pending": arr(self.restart_pending),
-            "restarts": arr(self.restarts), "g_stale": self.g_stale, "history": list(self.history),
-            "rng": self.rng.bit_generator.state,
+            "initial_scores": arr(self.initial_scores), "best_at": arr(self.best_at),
+            "restarts": arr(self.restarts), "restarted": arr(self.restarted), "evaluate": arr(self.evaluate),
+            "history": list(self.history), "rng": self.rng.bit_generator.state,
         }
 
     @classmethod
@@ -200,6 +234,7 @@ class Swarm:
             params=params, x=f("x"), v=f("v"), rng=rng, scores=f("scores"), p=f("p"), p_scores=f("p_scores"),
             g=f("g"), g_score=float(d["g_score"]), gw=f("gw"), gw_score=float(d["gw_score"]),
             step=float(d["step"]), iteration=int(d["iteration"]), started=bool(d["started"]),
-            stale=np.asarray(d["stale"], dtype=np.int64), restart_pending=np.asarray(d["restart_pending"], dtype=bool),
-            restarts=np.asarray(d["restarts"], dtype=np.int64), g_stale=int(d["g_stale"]), history=list(d["history"]),
+            initial_scores=f("initial_scores"), best_at=np.asarray(d["best_at"], dtype=np.int64),
+            restarts=np.asarray(d["restarts"], dtype=np.int64), restarted=np.asarray(d["restarted"], dtype=bool),
+            evaluate=np.asarray(d["evaluate"], dtype=bool), history=list(d["history"]),
         )
