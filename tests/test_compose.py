@@ -90,3 +90,68 @@ def test_bfloat16_workers_compose_and_score(world, setup):
     for key, tensor in want.items():
         got = live[key.replace(".weight", ".default.weight")]
         assert torch.allclose(got.float(), torch.from_numpy(tensor).to(got.dtype).float()), key
+
+
+@pytest.fixture(scope="module")
+def biased_world(tmp_path_factory):
+    """A tiny Llama with attention biases and two adapters that also train the q/v biases
+    (bias='lora_only') and a modules_to_save copy of lm_head: the tensors besides A and B."""
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM, LlamaConfig, LlamaForCausalLM
+
+    from modelswarm.tiny import make_tokenizer
+
+    root = tmp_path_factory.mktemp("biased")
+    tok = make_tokenizer(root / "base")
+    torch.manual_seed(0)
+    LlamaForCausalLM(LlamaConfig(vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=1,
+                                 num_attention_heads=4, num_key_value_heads=2, attention_bias=True,
+                                 tie_word_embeddings=False)).save_pretrained(root / "base")
+    for k, name in enumerate(["a", "b"]):
+        model = get_peft_model(AutoModelForCausalLM.from_pretrained(root / "base"),
+                               LoraConfig(r=2, lora_alpha=4, target_modules=["q_proj", "v_proj"],
+                                          modules_to_save=["lm_head"], bias="lora_only"))
+        torch.manual_seed(k + 1)
+        with torch.no_grad():
+            for n, p in model.named_parameters():
+                if p.requires_grad:  # as if trained: every adapter tensor moves
+                    p.add_(0.1 * torch.randn_like(p))
+        model.save_pretrained(root / "experts" / name)
+    return root
+
+
+def test_adapters_with_biases_and_modules_to_save_combine_every_tensor(biased_world):
+    """The official lora_merge combines every tensor of the adapter file linearly: so does
+    the worker, and the result equals PEFT loading the hand-combined state dict."""
+    from peft import PeftModel, set_peft_model_state_dict
+    from safetensors.torch import load_file
+    from transformers import AutoModelForCausalLM
+
+    from modelswarm.experts import check_against_base
+
+    root = biased_world
+    bank = load_bank(str(root / "experts"))
+    assert any("lm_head" in k for k in bank.layout.keys) and any(k.endswith(".bias") for k in bank.layout.keys)
+    check_against_base(bank.layout, root / "base")
+    cfg = UtilityConfig(kind="multiple_choice", data="unused.jsonl")
+    ev = Evaluator(str(root / "base"), bank.layout, bank.matrix, cfg, {"val": []}, num_threads=1)
+    coeffs = [0.7, 0.6]
+    ev.composer.apply(coeffs)
+
+    files = [load_file(str(root / "experts" / n / "adapter_model.safetensors")) for n in ("a", "b")]
+    combined = {k: coeffs[0] * files[0][k] + coeffs[1] * files[1][k] for k in files[0]}
+    ref = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(root / "base"), str(root / "experts" / "a"))
+    set_peft_model_state_dict(ref, combined)
+    ids = torch.tensor([[1, 20, 30, 40, 50]])
+    torch.testing.assert_close(logits(ev.model, ids), logits(ref.eval(), ids), rtol=1e-5, atol=1e-6)
+
+
+def test_an_adapter_tensor_the_base_lacks_is_refused_before_any_worker(biased_world, tmp_path):
+    from modelswarm.errors import UserError
+    from modelswarm.experts import check_against_base
+    from modelswarm.tiny import make_base
+
+    bank = load_bank(str(biased_world / "experts"))
+    plain = make_base(tmp_path / "plain", layers=1)  # same shapes, but no attention biases
+    with pytest.raises(UserError, match=r"adapter tensor .*q_proj.base_layer.bias: .*q_proj.bias does not exist"):
+        check_against_base(bank.layout, plain)

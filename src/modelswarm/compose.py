@@ -46,11 +46,19 @@ def compose_numpy(matrix: np.ndarray, coeffs: Sequence[float]) -> np.ndarray:
 
 
 def model_parameters_for(model: torch.nn.Module, layout: BankLayout) -> list[torch.nn.Parameter]:
-    """The model parameter that each bank key writes to, in bank order."""
-    named = dict(model.named_parameters(remove_duplicate=False))
+    """The model parameter that each bank key writes to, in bank order.
+
+    For LoRA experts PEFT's own get_peft_model_state_dict names the live tensors as the
+    adapter file does (x.lora_A.weight for x.lora_A.default.weight, lm_head.weight for a
+    modules_to_save copy, x.base_layer.bias for a trained bias); its tensors share storage
+    with the parameters, which is how they are found."""
     if layout.kind == "lora":
-        # PEFT stores 'x.lora_A.weight' but names the live parameter 'x.lora_A.default.weight'
-        named = {k.replace(".default", ""): v for k, v in named.items() if ".default" in k}
+        from peft import get_peft_model_state_dict
+
+        by_storage = {p.data_ptr(): p for p in model.parameters()}
+        named = {k: by_storage.get(t.data_ptr()) for k, t in get_peft_model_state_dict(model).items()}
+    else:
+        named = dict(model.named_parameters(remove_duplicate=False))
     params = []
     for key in layout.keys:
         param = named.get(key)

@@ -53,6 +53,10 @@ def prepare(config: Config, config_path: Optional[Path] = None) -> Prepared:
         splits["test"] = utility.load(config.utility.test_data)
     bank = load_bank(config.experts)
     check_against_base(bank.layout, config.base_model)
+    size = config.swarm.size
+    if size is not None and size < len(bank.names):
+        raise UserError(config_path or "<config>", f"key 'swarm.size' is {size}, fewer than the "
+                                                   f"{len(bank.names)} experts: every expert starts as a particle")
     return Prepared(config, bank, splits, config_path)
 
 
@@ -78,7 +82,8 @@ class Evaluations:
         self.progress = progress
         self.cache: dict[str, Evaluation] = {}
         for ev in run_dir.read_journal():
-            self.cache[self._key(ev.hash, ev.iteration)] = ev
+            if ev.error is None:  # a failure is retried, never replayed
+                self.cache[self._key(ev.hash, ev.iteration)] = ev
         self.replayed = len(self.cache)
         self.computed = 0
         self.hits = 0
@@ -96,11 +101,14 @@ class Evaluations:
         return self._pool
 
     def score(self, rows: np.ndarray, iteration: int, split: str = "val",
-              bounds: Optional[Sequence[float]] = None) -> list[Evaluation]:
+              bounds: Optional[Sequence[float]] = None,
+              particles: Optional[Sequence[int]] = None) -> list[Evaluation]:
         """Evaluations of each row (cached, or computed on the pool and journaled).
 
         bounds: per row, the score it must beat to matter (its personal best); with
-        utility.early_exit on, scoring may stop below it."""
+        utility.early_exit on, scoring may stop below it. particles: the particle index of
+        each row, for the journal and the live table (default: the row index)."""
+        particles = list(range(len(rows))) if particles is None else list(particles)
         out: list[Optional[Evaluation]] = [None] * len(rows)
         todo: dict[str, list[int]] = {}
         for i, row in enumerate(rows):
@@ -126,18 +134,21 @@ class Evaluations:
             it = iteration if split == "val" else -1
 
             def done(job: Job, result, actor) -> None:
-                head = (it, todo[job.key][0], job.key, list(job.coeffs))
+                head = dict(iteration=it, particle=particles[todo[job.key][0]], hash=job.key, coeffs=list(job.coeffs))
                 if isinstance(result, Failure):
-                    ev = Evaluation(*head, -math.inf, 0.0, "", f"{result.reason} (after {result.attempts} attempts)")
+                    ev = Evaluation(**head, score=math.nan, seconds=0.0,
+                                    error=f"{result.reason} (after {result.attempts} attempts)")
                 else:
-                    ev = Evaluation(*head, float(result.score), round(result.seconds, 4), result.worker, None,
-                                    result.per_example, job.bound if result.early_exit else None)
+                    ev = Evaluation(**head, score=float(result.score), seconds=round(result.seconds, 4),
+                                    worker=result.worker, per_example=result.per_example, answers=result.answers,
+                                    bound=job.bound if result.early_exit else None)
                 self.run_dir.append(ev)  # durable before it is used
-                self.cache[self._key(job.key, ev.iteration)] = ev
+                if ev.error is None:
+                    self.cache[self._key(job.key, ev.iteration)] = ev
                 self.computed += 1
                 for i in todo[job.key]:
                     out[i] = ev
-                    self.progress.evaluation(i, ev.worker, ev.error)
+                    self.progress.evaluation(particles[i], ev.worker, ev.error)
 
             self.pool.run(jobs, done)
         return out  # type: ignore[return-value]
@@ -145,6 +156,11 @@ class Evaluations:
     def shutdown(self) -> None:
         if self._pool is not None:
             self._pool.shutdown()
+
+
+def utilities_of(results: Sequence[Evaluation]) -> np.ndarray:
+    """Scores for the swarm: nan marks a failed evaluation, which the swarm treats as not evaluated."""
+    return np.array([math.nan if e.error is not None else e.score for e in results], dtype=np.float64)
 
 
 def run_swarm(
@@ -182,16 +198,21 @@ def run_swarm(
         with progress:
             if not swarm.started:
                 results = evals.score(swarm.x, 0)
-                scores = np.array([e.score for e in results])
-                if not np.isfinite(scores).any():
+                scores = utilities_of(results)
+                if np.isnan(scores).all():
                     raise UserError(config.utility.data, f"every initial expert failed to evaluate: {results[0].error}")
                 swarm.start(scores)
                 snapshot("running")
                 progress.iteration(swarm)
             while not swarm.done and (stop_after is None or swarm.iteration < stop_after):
                 x = swarm.propose()
-                results = evals.score(x, swarm.iteration + 1, bounds=swarm.p_scores)
-                swarm.record(np.array([e.score for e in results]))
+                chosen = np.flatnonzero(swarm.evaluate)  # all but the dropped (drop_iteration/particle)
+                scores = np.full(swarm.size, np.nan)
+                if len(chosen):
+                    results = evals.score(x[chosen], swarm.iteration + 1, bounds=swarm.p_scores[chosen],
+                                          particles=chosen)
+                    scores[chosen] = utilities_of(results)
+                swarm.record(scores)
                 snapshot("running")
                 progress.iteration(swarm)
             if not swarm.done:

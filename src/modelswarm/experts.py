@@ -261,7 +261,15 @@ def check_against_base(layout: BankLayout, base_model: str | Path) -> None:
                 raise UserError(where, f"tensor {key} has shape {list(shape)} but the base has {list(shapes[key])}")
         return
     for key, shape in zip(layout.keys, layout.shapes):
-        if ".lora_A." not in key and ".lora_B." not in key:
+        if not _lora_key(key):
+            # a modules_to_save copy (x.weight) or a trained bias (x.base_layer.bias): combined
+            # like every other tensor, as the official lora_merge does, so it must fit the base
+            name = key.removeprefix("base_model.model.").replace(".base_layer.", ".")
+            if shapes.get(name) != shape:
+                what = "does not exist" if name not in shapes else f"has shape {list(shapes[name])}, not {list(shape)},"
+                raise UserError(where, f"adapter tensor {key}: {name} {what} in base model {base}")
+            continue
+        if ".lora_A." not in key and ".lora_B." not in key:  # other LoRA tensors (embeddings)
             continue
         module = key.split(".lora_")[0].removeprefix("base_model.model.")
         target = shapes.get(module + ".weight")

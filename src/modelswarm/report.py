@@ -14,6 +14,7 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
+from . import analysis
 from .export import export_particle
 from .io import atomic_write_json
 
@@ -87,6 +88,10 @@ def finish(prep, rd, swarm, evals, elapsed_s: float) -> dict[str, Any]:
         "top_k": [{"score": s, "coefficients": c.tolist()} for s, c in swarm.top_k()],
         "iterations": swarm.iteration,
         "history": swarm.history,
+        "history_stats": analysis.history_stats(swarm.history),
+        "restarts": int(swarm.restarts.sum()),
+        "diamond_in_the_rough": analysis.diamond_in_the_rough(swarm.initial_scores, swarm.p_scores, swarm.p, swarm.g),
+        **personal_best_outcomes(prep, rd, swarm, evals),
         "evaluations": {"computed": evals.computed, "replayed_from_journal": evals.replayed, "cache_hits": evals.hits},
         "elapsed_s": round(elapsed_s, 2),
         "baselines": table,
@@ -97,6 +102,41 @@ def finish(prep, rd, swarm, evals, elapsed_s: float) -> dict[str, Any]:
 
     plot_run(rd.path)
     return summary
+
+
+def personal_best_outcomes(prep, rd, swarm, evals) -> dict[str, Any]:
+    """What the official code scores at the end: every personal best on validation and test,
+    the top-k majority-vote ensemble of the personal bests, and correctness emergence."""
+    from .swarm import Swarm
+
+    config = prep.config
+    splits = ["val"] + (["test"] if "test" in prep.splits else [])
+    scored = {split: evals.score(swarm.p, 0 if split == "val" else -1, split=split) for split in splits}
+    members = analysis.ensemble_members(list(swarm.p_scores), config.swarm.ensemble_top_k)
+    ensemble: dict[str, Any] = {"members": members}
+    for split in splits:
+        votes = [_votes(scored[split][i]) for i in members]
+        if all(v is not None for v in votes):
+            golds = [ex["answer"] for ex in prep.splits[split]] if scored[split][members[0]].answers else None
+            ensemble[split] = round(analysis.ensemble_accuracy(votes, golds), 6)
+    out: dict[str, Any] = {
+        "personal_bests": [{"particle": i, **{s: _num(scored[s][i].score) for s in splits}}
+                           for i in range(swarm.size)],
+        "ensemble": ensemble,
+    }
+    initial = evals.score(Swarm.create(len(prep.bank.names), config.swarm, config.seed).x, 0)
+    marks = [e.per_example for e in initial]
+    if all(m is not None for m in marks):
+        best = evals.score(swarm.g[None, :], 0)[0].per_example
+        later = [(ev.iteration, ev.per_example) for ev in rd.read_journal()
+                 if 1 <= ev.iteration <= swarm.iteration and ev.per_example is not None]
+        out["correctness_emergence"] = analysis.correctness_emergence(marks, best, later, swarm.iteration)
+    return out
+
+
+def _votes(ev) -> Optional[list]:
+    """An evaluation's answers to vote on: its answers where the utility gives them, else its marks."""
+    return ev.answers if ev.answers is not None else ev.per_example
 
 
 def print_summary(summary: dict[str, Any], console: Optional[Console] = None) -> None:
@@ -128,4 +168,19 @@ def print_summary(summary: dict[str, Any], console: Optional[Console] = None) ->
     if "test_solved_by_no_expert" in b:
         console.print(f"test questions no initial expert answers but the composed expert does: "
                       f"{b['test_solved_by_no_expert_count']} ({100 * b['test_solved_by_no_expert']:.1f}%)")
+    stats, diamond = summary.get("history_stats"), summary.get("diamond_in_the_rough")
+    if stats and diamond:
+        console.print(f"global best improved {stats['improvements']} times (last at iteration {stats['last_change']}); "
+                      f"it is particle {diamond['particle']}, ranked {diamond['starting_rank']} of "
+                      f"{diamond['swarm_size']} at the start")
+    ens = summary.get("ensemble", {})
+    if "val" in ens:
+        test = f", test {ens['test']:.4f}" if "test" in ens else ""
+        console.print(f"top-{len(ens['members'])} ensemble of the personal bests (majority vote): "
+                      f"validation {ens['val']:.4f}{test}")
+    ce = summary.get("correctness_emergence")
+    if ce and "solved_by_global_best" in ce:
+        console.print(f"validation questions no initial particle answers: {ce['unsolved_at_start']}; "
+                      f"the global best answers {ce['solved_by_global_best']}, some particle "
+                      f"{ce['solved_by_any_particle_by_iteration'][-1] if ce['solved_by_any_particle_by_iteration'] else 0}")
     console.print(f"best/ written to {summary['best_dir']}")

@@ -25,7 +25,7 @@ from .errors import UserError
 from .io import append_line, atomic_write_json, atomic_write_text
 from .swarm import Swarm
 
-STATE_VERSION = 1
+STATE_VERSION = 2  # 2: the official restart and stop rules (per-particle best_at, no stale counters)
 
 
 def coeff_hash(coeffs: Iterable[float]) -> str:
@@ -40,22 +40,24 @@ class Evaluation:
     particle: int
     hash: str
     coeffs: list[float]
-    score: float  # -inf when it failed for good
+    score: float  # nan when it failed for good (see error)
     seconds: float
     worker: str = ""
     error: Optional[str] = None
     per_example: Optional[list[float]] = None
     bound: Optional[float] = None  # set when scoring stopped early: score is an upper bound below it
+    answers: Optional[list[Any]] = None  # per-example answers where the utility has them (multiple_choice)
 
     def to_json(self) -> str:
         d = dict(self.__dict__)
-        d["score"] = None if math.isinf(self.score) else self.score  # JSON has no -inf
+        # JSON has no inf or nan: a failure is null, an infinite score the string "inf" / "-inf"
+        d["score"] = None if math.isnan(self.score) else self.score if math.isfinite(self.score) else str(self.score)
         return json.dumps(d, separators=(",", ":"))
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "Evaluation":
         d = dict(d)
-        d["score"] = -math.inf if d["score"] is None else float(d["score"])
+        d["score"] = math.nan if d["score"] is None else float(d["score"])
         return cls(**d)
 
 
@@ -115,7 +117,8 @@ class RunDir:
             return None, {}
         d = self.read_json(self.state_file)
         if d.get("version") != STATE_VERSION:
-            raise UserError(self.state_file, f"state version {d.get('version')} is not {STATE_VERSION}")
+            raise UserError(self.state_file, f"state version {d.get('version')} is not {STATE_VERSION}: "
+                                             "written by another modelswarm version; start a new run")
         return Swarm.from_json(d["swarm"], config.swarm), d
 
     def drop_leftovers(self) -> None:

@@ -38,6 +38,7 @@ class EvalResult:
     seconds: float
     worker: str
     early_exit: bool = False
+    answers: Optional[list[Any]] = None
 
 
 def pick_device(device: str) -> torch.device:
@@ -113,7 +114,8 @@ class Evaluator:
         seconds = time.perf_counter() - start
         if seconds > TRIM_AFTER_S:
             release_free_heap()
-        return EvalResult(result.value, result.per_example, seconds, self.name, result.early_exit)
+        return EvalResult(score=result.value, per_example=result.per_example, seconds=seconds, worker=self.name,
+                          early_exit=result.early_exit, answers=result.answers)
 
     def evaluate_many(self, jobs: Sequence[tuple[Sequence[float], str, Optional[float]]]) -> list[EvalResult | str]:
         """Several evaluations in one call (the pool batches short ones); an evaluation that

@@ -36,6 +36,7 @@ class Score:
     value: float  # higher is better
     per_example: Optional[list[float]] = None  # 1/0 correctness where the utility has it
     early_exit: bool = False  # value is an upper bound: scoring stopped below the bound
+    answers: Optional[list[Any]] = None  # per-example answers, for the end-of-run ensemble vote
 
 
 class Utility:
@@ -66,10 +67,12 @@ class Tally:
     def __init__(self, n: int, bound: Optional[float] = None):
         self.n, self.bound = n, bound
         self.marks: list[Optional[float]] = [None] * n
+        self.answers: list[Any] = [None] * n
         self.right, self.settled = 0.0, 0
 
-    def settle(self, k: int, mark: float) -> None:
+    def settle(self, k: int, mark: float, answer: Any = None) -> None:
         self.marks[k] = mark
+        self.answers[k] = answer
         self.right += mark
         self.settled += 1
 
@@ -82,7 +85,8 @@ class Tally:
     def score(self) -> Score:
         if self.settled < self.n:
             return Score(self.reachable(), None, early_exit=True)
-        return Score(self.right / self.n, list(self.marks))
+        answers = list(self.answers) if any(a is not None for a in self.answers) else None
+        return Score(self.right / self.n, list(self.marks), answers=answers)
 
 
 def read_jsonl(path: str | Path, max_examples: Optional[int] = None) -> list[tuple[int, dict[str, Any]]]:

@@ -88,7 +88,8 @@ class MultipleChoice(Utility):
     def score(self, model, tokenizer, examples, bound=None) -> Score:
         tally = Tally(len(examples), bound)
         for i, s in self.scored(model, tokenizer, examples):
-            tally.settle(i, float(max(range(len(s)), key=s.__getitem__) == examples[i]["answer"]))
+            choice = max(range(len(s)), key=s.__getitem__)
+            tally.settle(i, float(choice == examples[i]["answer"]), answer=choice)
             if tally.hopeless():
                 break
         return tally.score()
