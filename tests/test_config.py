@@ -25,6 +25,8 @@ def test_minimal_config_gets_the_papers_defaults(tmp_path):
     assert (s.step_length, s.step_decay, s.step_min) == (1.0, 0.95, 0.1)
     assert (s.patience, s.max_iterations, s.restart_patience, s.velocity_init) == (10, 50, 5, "random")
     assert s.size is None and s.crossover_max_weight == 2.0
+    # the official switches, all off: random r, restarts on, nothing dropped
+    assert (s.weight_randomness, s.restart, s.drop_iteration, s.drop_particle) == (True, True, 0.0, 0.0)
     assert cfg.composition.lora_mode == "ab"
 
 
@@ -45,6 +47,8 @@ def test_relative_paths_become_absolute(tmp_path, monkeypatch):
     ("swarm: {step_decay: 1.5}", "key 'swarm.step_decay' must be in (0, 1]"),
     ("swarm: {velocity_init: fast}", "key 'swarm.velocity_init' must be one of 'random', 'zero', 'best'"),
     ("swarm: {size: 1}", "key 'swarm.size' must be at least 2"),
+    ("swarm: {drop_particle: 1.0}", "key 'swarm.drop_particle' must be in [0, 1)"),
+    ("swarm: {restart: maybe}", "key 'swarm.restart' must be true or false"),
     ("workers: {count: 0}", "key 'workers.count' must be >= 1"),
     ("workers: 3", "key 'workers' must be a mapping"),
 ])
@@ -83,3 +87,13 @@ def test_a_retired_key_of_an_older_run_is_accepted_and_ignored(tmp_path):
     text = MINIMAL.replace("data: val.jsonl}", "data: val.jsonl, early_exit_chunk: 64}")
     cfg = load_config(write(tmp_path, text))
     assert cfg.utility.prefix_sharing and not cfg.utility.early_exit
+
+
+def test_a_swarm_smaller_than_the_expert_count_is_refused_before_anything_starts(world, tmp_path):
+    from conftest import write_config
+    from modelswarm.coordinator import prepare
+
+    path = write_config(tmp_path / "c.yaml", world, tmp_path / "runs", swarm={"size": 2})
+    with pytest.raises(UserError, match=r"c.yaml: key 'swarm.size' is 2, fewer than the 3 experts"):
+        prepare(load_config(path), path)
+    assert not (tmp_path / "runs").exists()

@@ -54,6 +54,24 @@ def test_run_directory_holds_config_state_journal_best_and_summary(finished):
     assert json.loads(rd.summary_file.read_text())["best"] == summary["best"]
 
 
+def test_summary_holds_the_official_end_of_run_outputs(finished):
+    cfg, summary = finished
+    size = cfg.swarm.size
+    assert summary["top_k"][0] == summary["best"]  # export --rank 1 is best/
+    assert len(summary["personal_bests"]) == size
+    assert max(pb["val"] for pb in summary["personal_bests"]) == summary["best"]["score"]
+    assert all(pb["test"] is not None for pb in summary["personal_bests"])
+    ens = summary["ensemble"]
+    assert len(ens["members"]) == min(size, cfg.swarm.ensemble_top_k) and 0 <= ens["val"] <= 1 and 0 <= ens["test"] <= 1
+    stats = summary["history_stats"]
+    assert stats["improvements"] == sum(b > a for a, b in zip(summary["history"], summary["history"][1:]))
+    diamond = summary["diamond_in_the_rough"]
+    assert diamond["ending_rank"] == 1 and 1 <= diamond["starting_rank"] <= size
+    ce = summary["correctness_emergence"]
+    assert ce["questions"] == 60 and len(ce["solved_by_any_particle_by_iteration"]) == summary["iterations"]
+    assert 0 <= ce["solved_by_global_best"] <= ce["unsolved_at_start"]
+
+
 def test_exported_best_loads_in_peft_with_the_same_score(finished):
     cfg, summary = finished
     assert score_checkpoint(cfg, RunDir(cfg.run_dir).best_dir) == summary["best"]["score"]

@@ -85,7 +85,7 @@ def test_short_evaluations_share_calls_but_a_failing_one_fails_alone(world, ray_
 
 
 @pytest.mark.parametrize("mode", ["raise", "exit"])
-def test_a_particle_that_always_fails_scores_minus_inf_and_the_run_goes_on(world, ray_session, tmp_path, mode):
+def test_a_particle_that_always_fails_counts_as_not_evaluated_and_the_run_goes_on(world, ray_session, tmp_path, mode):
     from modelswarm.experts import load_bank
 
     bank = load_bank(str(world["experts"]))
@@ -96,11 +96,13 @@ def test_a_particle_that_always_fails_scores_minus_inf_and_the_run_goes_on(world
     assert summary["status"] == "finished"
     journal = [json.loads(l) for l in (tmp_path / "runs" / "t" / "evaluations.jsonl").read_text().splitlines()]
     failed = [e for e in journal if e["error"]]
-    assert failed and all(e["score"] is None for e in failed)  # -inf, stored as null
+    assert failed and all(e["score"] is None for e in failed)  # a failure is stored as null
     assert failed[0]["coeffs"] == [0.0, 1.0, 0.0]
     assert ("always fails" in failed[0]["error"]) if mode == "raise" else ("worker lost" in failed[0]["error"])
     assert "after 2 attempts" in failed[0]["error"]
     assert summary["baselines"]["val"]["expert same"] is None
+    state = json.loads((tmp_path / "runs" / "t" / "state.json").read_text())["swarm"]
+    assert state["gw"] != [0.0, 1.0, 0.0] and state["g"] != [0.0, 1.0, 0.0]  # never the global worst or best
 
 
 def cli(*args, **kw):
@@ -257,3 +259,26 @@ def test_resume_refuses_a_changed_expert_set(world, tmp_path):
     RunDir(run_dir).create(load_config(cfg), ("a", "b"), ("a", "b"))
     r = cli("resume", run_dir)
     assert r.returncode == 2 and "was started with experts ['a', 'b']" in r.stderr
+
+
+def test_a_failure_is_retried_after_a_resume_never_replayed(tmp_path):
+    from modelswarm.coordinator import Evaluations
+    from modelswarm.state import Evaluation
+
+    rd = RunDir(tmp_path)
+    rd.append(Evaluation(iteration=1, particle=0, hash="ok", coeffs=[1.0, 0.0], score=0.5, seconds=0.1))
+    rd.append(Evaluation(iteration=1, particle=1, hash="bad", coeffs=[0.0, 1.0], score=float("nan"), seconds=0.0,
+                         error="RuntimeError: boom (after 3 attempts)"))
+    cache = Evaluations(rd, pool_factory=lambda: None, progress=None).cache
+    assert set(cache) == {"ok"}
+
+
+@pytest.mark.parametrize("score", [float("inf"), float("-inf"), 0.25])
+def test_scores_survive_the_journal_round_trip(tmp_path, score):
+    from modelswarm.state import Evaluation
+
+    rd = RunDir(tmp_path)
+    ev = Evaluation(iteration=1, particle=0, hash="h", coeffs=[1.0], score=score, seconds=0.1)
+    rd.append(ev)
+    assert rd.read_journal() == [ev]
+    assert json.loads(rd.journal_file.read_text())  # still plain JSON: no Infinity literal

@@ -108,7 +108,7 @@ class Evaluations:
         bounds: per row, the score it must beat to matter (its personal best); with
         utility.early_exit on, scoring may stop below it. particles: the particle index of
         each row, for the journal and the live table (default: the row index)."""
-        particles = list(range(len(rows))) if particles is None else list(particles)
+        particles = list(range(len(rows))) if particles is None else [int(i) for i in particles]
         out: list[Optional[Evaluation]] = [None] * len(rows)
         todo: dict[str, list[int]] = {}
         for i, row in enumerate(rows):
