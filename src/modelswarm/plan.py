@@ -16,6 +16,7 @@ from typing import Optional
 
 from .config import Config
 from .experts import BankLayout, base_shapes, check_against_base, read_layout
+from .swarm import swarm_size
 from .utilities import make_utility
 
 BYTES = {"float32": 4, "bfloat16": 2, "float16": 2}
@@ -52,20 +53,22 @@ def make_plan(config: Config, warmup_examples: int = 8) -> Plan:
     val = utility.load(config.utility.data)
     test = utility.load(config.utility.test_data) if config.utility.test_data else []
     n = len(layout.names)
-    size = config.swarm.size or max(n, 10)
+    size = swarm_size(n, config.swarm)
     bank_mb = layout.n_params * n * 4 / 2**20
     base_mb = base_params * BYTES[config.workers.dtype] / 2**20
     # a worker holds the base, the bank (shared pages), and one composed copy of the expert tensors
     worker_mb = base_mb + bank_mb + layout.n_params * 4 / 2**20
     n_baselines = n + 2
-    max_evals = size * (config.swarm.max_iterations + 1) + 2 + (1 + n_baselines) * (1 if test else 0)
+    # on test at the end: the global best, the baselines and every personal best
+    n_test = (1 + n_baselines + size) if test else 0
+    max_evals = size * (config.swarm.max_iterations + 1) + 2 + n_test
     per_eval = per_iter = total = None
     if warmup_examples:
         per_example, warmup_examples = _warmup(config, layout, utility, val, warmup_examples)
         per_eval = per_example * len(val)
         waves = math.ceil(size / config.workers.count)
         per_iter = per_eval * waves
-        test_s = per_eval * len(test) / max(len(val), 1) * math.ceil((1 + n_baselines) / config.workers.count)
+        test_s = per_eval * len(test) / max(len(val), 1) * math.ceil(n_test / config.workers.count)
         total = per_iter * (config.swarm.max_iterations + 1) + test_s
     return Plan(n, layout.kind, size, layout.n_params, round(bank_mb, 2), base_params, round(base_mb, 1),
                 round(worker_mb, 1), len(val), len(test), size, max_evals, warmup_examples, per_eval, per_iter,
