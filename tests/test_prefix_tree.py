@@ -8,8 +8,8 @@ import torch
 from modelswarm.config import UtilityConfig
 from modelswarm.experts import load_bank
 from modelswarm.utilities import make_utility
-from modelswarm.utilities.base import backbone_and_head
-from modelswarm.utilities.prefix_tree import PrefixForest, path_columns, tree_inputs
+from modelswarm.scoring.model_parts import backbone_and_head
+from modelswarm.scoring.prefix_tree import PrefixForest, path_columns, tree_inputs
 from modelswarm.worker import Evaluator
 
 

@@ -2,7 +2,6 @@
 
 import collections
 import json
-import math
 import os
 import random
 import shutil

@@ -12,8 +12,8 @@ from modelswarm.experts import load_bank
 from modelswarm.tiny import write_jsonl
 from modelswarm.utilities import make_utility
 from modelswarm.utilities.exact_match import may_still_match, normalise
-from modelswarm.utilities.base import length_batches
-from modelswarm.utilities.greedy import ROWS, VOCAB_SLICE, greedy_decode, greedy_tokens, tree_greedy_decode
+from modelswarm.scoring.batching import length_batches
+from modelswarm.scoring.greedy import ROWS, VOCAB_SLICE, greedy_decode, greedy_tokens, tree_greedy_decode
 from modelswarm.worker import Evaluator, load_tokenizer
 
 
@@ -233,7 +233,7 @@ def test_unknown_utility_kind():
 
 def test_chat_template_is_applied_when_the_tokenizer_has_one(world, tmp_path):
     from modelswarm.tiny import make_tokenizer
-    from modelswarm.utilities.base import prompt_ids
+    from modelswarm.scoring.prompts import prompt_ids
 
     tok = make_tokenizer(tmp_path / "tok", chat_template="{% for m in messages %}<{{ m['content'] }}>{% endfor %}")
     cfg = UtilityConfig(kind="multiple_choice", data="x")

@@ -23,8 +23,6 @@ import numpy as np
 from .config import Config
 from .errors import UserError
 from .experts import ExpertBank, check_against_base, load_bank
-from .export import export_particle
-from .io import atomic_write_json
 from .pool import EvaluatorPool, Failure, Job, init_ray
 from .progress import Progress
 from .state import Evaluation, RunDir, coeff_hash

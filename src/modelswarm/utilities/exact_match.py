@@ -1,7 +1,7 @@
 """exact_match: greedy generation, strictly normalised, compared for equality.
 
 JSONL lines: {"prompt": str, "answer": str or number}. Prompts are left-padded and batched,
-generation is greedy with the KV cache (see greedy.py) and stops at EOS or a newline. The
+generation is greedy with the KV cache (see scoring/greedy.py) and stops at EOS or a newline. The
 normaliser only folds case, whitespace, surrounding quotes and a final period, and keeps the
 first line: "15" does not match "150", and an answer buried in a sentence does not count.
 
@@ -16,9 +16,11 @@ import re
 from typing import Iterator
 
 from ..errors import UserError
-from .base import (Score, Tally, Utility, length_batches, pad_id, prompt_ids, read_jsonl, register, require,
-                   shares_prefixes, tree_cap)
-from .greedy import greedy_decode, tree_greedy_decode
+from ..scoring.batching import length_batches, pad_id, shares_prefixes, tree_cap
+from ..scoring.greedy import greedy_decode, tree_greedy_decode
+from ..scoring.prompts import prompt_ids
+from .base import Score, Tally, Utility, register
+from .data import read_jsonl, require
 
 QUOTES = "\"'`"
 

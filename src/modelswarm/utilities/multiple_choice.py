@@ -3,7 +3,7 @@
 JSONL lines: {"question": str, "choices": [str, ...], "answer": int (index into choices)}.
 Every (question, choice) pair is one sequence. With utility.prefix_sharing (the default)
 the sequences' token trie runs through the decoder, so a question is computed once for all
-its choices (prefix_tree.py); without, each sequence is a right-padded row, batched by
+its choices (scoring/prefix_tree.py); without, each sequence is a right-padded row, batched by
 length. Either way the LM head is applied only at the positions that predict choice tokens
 (a 49k-vocab head on every position would dominate).
 """
@@ -16,9 +16,12 @@ from typing import Iterator
 import torch
 
 from ..errors import UserError
-from .base import (Score, Tally, Utility, backbone_and_head, length_batches, pad_id, prompt_ids, read_jsonl,
-                   register, require, shares_prefixes, tree_cap, uses_chat_template)
-from .prefix_tree import PrefixForest, tree_inputs
+from ..scoring.batching import length_batches, pad_id, shares_prefixes, tree_cap
+from ..scoring.model_parts import backbone_and_head
+from ..scoring.prefix_tree import PrefixForest, tree_inputs
+from ..scoring.prompts import prompt_ids, uses_chat_template
+from .base import Score, Tally, Utility, register
+from .data import read_jsonl, require
 
 
 @register("multiple_choice")
@@ -124,7 +127,7 @@ def _padded_positions(model, seqs, config, pid: int) -> Positions:
 
 @torch.inference_mode()
 def _tree_positions(model, seqs, config, pid: int) -> Positions:
-    """The sequences' trie (prefix_tree.py): a question shared by its choices runs once, and a
+    """The sequences' trie (scoring/prefix_tree.py): a question shared by its choices runs once, and a
     position that predicts several choices' tokens gets the LM head once."""
     backbone, _ = backbone_and_head(model)
     param = next(model.parameters())

@@ -10,7 +10,8 @@ import importlib
 import math
 
 from ..errors import UserError
-from .base import Score, Utility, read_jsonl, register
+from .base import Score, Utility, register
+from .data import read_jsonl
 
 
 def resolve(spec: str):

@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 from transformers import DynamicCache
 
-from .base import backbone_and_head
+from .model_parts import backbone_and_head
 from .prefix_tree import PrefixForest, path_columns, tree_inputs
 
 # (example index, tokens generated so far) -> whether more tokens could change its outcome
