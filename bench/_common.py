@@ -11,7 +11,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
-for k, v in {"TRANSFORMERS_VERBOSITY": "error", "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}.items():
+from modelswarm import OFFLINE_ENV  # noqa: E402
+
+for k, v in OFFLINE_ENV.items():
     os.environ.setdefault(k, v)
 
 import numpy as np  # noqa: E402

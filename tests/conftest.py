@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-for _k, _v in {"TRANSFORMERS_VERBOSITY": "error", "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
-               "HF_HUB_DISABLE_PROGRESS_BARS": "1", "TOKENIZERS_PARALLELISM": "false",
-               "RAY_DEDUP_LOGS": "0"}.items():
+from modelswarm import OFFLINE_ENV
+
+for _k, _v in {**OFFLINE_ENV, "RAY_DEDUP_LOGS": "0"}.items():
     os.environ.setdefault(_k, _v)
 
 

@@ -14,7 +14,8 @@ from modelswarm.utilities import make_utility
 from modelswarm.utilities.exact_match import may_still_match, normalise
 from modelswarm.scoring.batching import length_batches
 from modelswarm.scoring.greedy import ROWS, VOCAB_SLICE, greedy_decode, greedy_tokens, tree_greedy_decode
-from modelswarm.worker import Evaluator, load_tokenizer
+from modelswarm.models import load_tokenizer
+from modelswarm.worker import Evaluator
 
 
 @pytest.fixture(scope="module")

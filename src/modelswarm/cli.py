@@ -137,7 +137,7 @@ def export(
     export_particle(target, bank, coeffs, cfg.base_model, score=score, extra={"run": cfg.name, "rank": rank})
     console.print(f"wrote {target} (score {score:.4f})")
     if merged:
-        from .verify import export_merged
+        from .export import export_merged
 
         console.print(f"wrote {export_merged(run_dir)}")
 
@@ -183,7 +183,7 @@ def baselines(
     from .config import load_config
     from .coordinator import Evaluations, prepare, start_pool
     from .progress import Progress
-    from .report import baseline_table
+    from .baselines import baseline_table
     from .state import RunDir
     import tempfile
 

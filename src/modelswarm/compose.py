@@ -91,11 +91,9 @@ class Composer:
             param.data = self.flat[off:off + size].view(shape)
             param.requires_grad_(False)
             off += size
-        self.coeffs: tuple[float, ...] | None = None
 
     @torch.no_grad()
     def apply(self, coeffs: Sequence[float]) -> None:
         compose_into(self.work, self.bank, coeffs)
         if self.work is not self.flat:
             self.flat.copy_(self.work)
-        self.coeffs = tuple(float(c) for c in coeffs)

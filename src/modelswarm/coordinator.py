@@ -25,10 +25,11 @@ from .errors import UserError
 from .experts import ExpertBank, check_against_base, load_bank
 from .pool import EvaluatorPool, Failure, Job, init_ray
 from .progress import Progress
+from .report import finish
 from .state import Evaluation, RunDir, coeff_hash
 from .swarm import Swarm
 from .utilities import make_utility
-from .worker import sys_paths_for
+from .utilities.python_fn import sys_paths_for
 
 
 @dataclass
@@ -216,8 +217,6 @@ def run_swarm(
             if not swarm.done:
                 return {"status": "stopped", "iteration": swarm.iteration}
             progress.message("exporting best/")
-            from .report import finish
-
             summary = finish(prep, rd, swarm, evals, elapsed_before + time.monotonic() - t0)
             snapshot("finished")
             return summary

@@ -12,3 +12,8 @@ class UserError(Exception):
         self.where = str(where)
         self.problem = problem
         super().__init__(f"{self.where}: {problem}")
+
+
+def error_line(exc: BaseException) -> str:
+    """'Type: first line of the message', for the journal and the live table."""
+    return f"{type(exc).__name__}: {(str(exc).splitlines() or [''])[0]}"

@@ -17,6 +17,7 @@ import torch
 from safetensors.torch import save_file
 
 from .compose import compose_numpy
+from .errors import UserError
 from .experts import ADAPTER_CONFIG, ADAPTER_WEIGHTS, ExpertBank
 from .io import atomic_write_dir
 
@@ -81,3 +82,24 @@ def read_provenance(path: Path) -> dict[str, Any]:
     file = path / ADAPTER_WEIGHTS if (path / ADAPTER_WEIGHTS).exists() else path / "model.safetensors"
     with safe_open(str(file), framework="pt") as f:
         return json.loads((f.metadata() or {})["modelswarm"])
+
+
+def export_merged(run_dir: Path) -> Path:
+    """RUN_DIR/merged: base + best adapter merged into one plain HF model directory."""
+    from .models import load_tokenizer
+    from .state import RunDir
+    from .verify import load_checkpoint
+
+    rd = RunDir(run_dir)
+    config = rd.load_config()
+    if not (rd.best_dir / ADAPTER_CONFIG).is_file():
+        raise UserError(rd.best_dir, "no LoRA adapter here to merge (full-weight runs export a model already)")
+    model = load_checkpoint(config.base_model, rd.best_dir).merge_and_unload()
+    tok = load_tokenizer(config.base_model)
+
+    def fill(tmp: Path) -> None:
+        model.save_pretrained(tmp)
+        tok.save_pretrained(tmp)
+
+    atomic_write_dir(rd.path / "merged", fill)
+    return rd.path / "merged"

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
+from .baselines import reference_points
 from .config import Config
 from .experts import BankLayout, base_shapes, check_against_base, read_layout
 from .swarm import swarm_size
@@ -58,7 +59,7 @@ def make_plan(config: Config, warmup_examples: int = 8) -> Plan:
     base_mb = base_params * BYTES[config.workers.dtype] / 2**20
     # a worker holds the base, the bank (shared pages), and one composed copy of the expert tensors
     worker_mb = base_mb + bank_mb + layout.n_params * 4 / 2**20
-    n_baselines = n + 2
+    n_baselines = len(reference_points(layout))
     # on test at the end: the global best, the baselines and every personal best
     n_test = (1 + n_baselines + size) if test else 0
     max_evals = size * (config.swarm.max_iterations + 1) + 2 + n_test
@@ -82,7 +83,7 @@ def _warmup(config: Config, layout: BankLayout, utility, val: list, k: int) -> t
     sample cheaper per example than a small one (8 demo examples overestimate by about 2x)."""
     import torch
 
-    from .worker import DTYPES, load_model, load_tokenizer, pick_device
+    from .models import DTYPES, load_model, load_tokenizer, pick_device
 
     torch.set_num_threads(max(1, int(config.workers.num_cpus)))
     model = load_model(config.base_model, layout, pick_device(config.workers.device), DTYPES[config.workers.dtype])

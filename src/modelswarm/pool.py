@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from typing import Any, Callable, Optional, Sequence
 
 from . import OFFLINE_ENV
-from .errors import UserError
-from .worker import EvalResult, error_line
+from .errors import UserError, error_line
+from .worker import EvalResult
 
 log = logging.getLogger(__name__)
 

@@ -1,76 +1,17 @@
-"""End of a run: export best/, score the baselines, write summary.json, print the table.
-
-Baselines are just coefficient rows: each expert (one-hot), the uniform soup (1/n each) and,
-for LoRA experts, the base model (all zeros: A = B = 0). They are scored on the validation
-split (the search objective) and, when the config has test_data, on the held-out test split.
-"""
+"""End of a run: export best/, score the baselines and the personal bests, write
+summary.json, print the table."""
 
 from __future__ import annotations
 
-import math
 from typing import Any, Optional
 
-import numpy as np
 from rich.console import Console
 from rich.table import Table
 
 from . import analysis
+from .baselines import baseline_table, json_number
 from .export import export_particle
 from .io import atomic_write_json
-
-
-def reference_points(bank) -> dict[str, np.ndarray]:
-    n = len(bank.names)
-    points = {f"expert {name}": row for name, row in zip(bank.names, np.eye(n))}
-    points["uniform soup"] = np.full(n, 1.0 / n)
-    if bank.layout.kind == "lora":
-        points["base model"] = np.zeros(n)
-    return points
-
-
-def score_points(evals, points: dict[str, np.ndarray], iteration: int, split: str) -> dict[str, Any]:
-    results = evals.score(np.stack(list(points.values())), iteration, split=split)
-    return dict(zip(points, results))
-
-
-def baseline_table(prep, evals, extra: Optional[dict[str, np.ndarray]] = None) -> dict[str, Any]:
-    """{split: {name: score}} plus the best single expert (chosen on validation) and the share
-    of test questions that no expert answers but the first of `extra` does."""
-    points = dict(extra or {})
-    points.update(reference_points(prep.bank))
-    out: dict[str, Any] = {}
-    val = score_points(evals, points, 0, "val")
-    out["val"] = {k: _num(v.score) for k, v in val.items()}
-    experts = [k for k in points if k.startswith("expert ")]
-    best_expert = max(experts, key=lambda k: val[k].score)
-    out["best_single_expert"] = best_expert.removeprefix("expert ")
-    if "test" in prep.splits:
-        test = score_points(evals, points, -1, "test")
-        out["test"] = {k: _num(v.score) for k, v in test.items()}
-        tasks = [ex.get("task") for ex in prep.splits["test"]]
-        if all(tasks):
-            out["test_by_task"] = {k: by_task(tasks, v.per_example) for k, v in test.items() if v.per_example}
-        if extra:
-            first = next(iter(extra))
-            mats = [test[k].per_example for k in experts]
-            mine = test[first].per_example
-            if mine is not None and all(m is not None for m in mats):
-                none_right = ~np.any(np.array(mats) > 0.5, axis=0)
-                mine_right = np.array(mine) > 0.5
-                out["test_solved_by_no_expert"] = float(np.mean(none_right & mine_right))
-                out["test_solved_by_no_expert_count"] = int(np.sum(none_right & mine_right))
-    return out
-
-
-def by_task(tasks: list[str], correct: list[float]) -> dict[str, float]:
-    acc: dict[str, list[float]] = {}
-    for t, c in zip(tasks, correct):
-        acc.setdefault(t, []).append(c)
-    return {t: round(sum(v) / len(v), 4) for t, v in sorted(acc.items())}
-
-
-def _num(x: float) -> Optional[float]:
-    return None if math.isinf(x) or math.isnan(x) else float(x)
 
 
 def finish(prep, rd, swarm, evals, elapsed_s: float) -> dict[str, Any]:
@@ -120,7 +61,7 @@ def personal_best_outcomes(prep, rd, swarm, evals) -> dict[str, Any]:
             golds = [ex["answer"] for ex in prep.splits[split]] if scored[split][members[0]].answers else None
             ensemble[split] = round(analysis.ensemble_accuracy(votes, golds), 6)
     out: dict[str, Any] = {
-        "personal_bests": [{"particle": i, **{s: _num(scored[s][i].score) for s in splits}}
+        "personal_bests": [{"particle": i, **{s: json_number(scored[s][i].score) for s in splits}}
                            for i in range(swarm.size)],
         "ensemble": ensemble,
     }

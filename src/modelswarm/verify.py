@@ -12,7 +12,7 @@ from .config import Config
 from .errors import UserError
 from .experts import ADAPTER_CONFIG, ADAPTER_WEIGHTS
 from .utilities import make_utility
-from .worker import load_tokenizer
+from .models import load_tokenizer
 
 
 def load_checkpoint(base_model: str, target: Path) -> torch.nn.Module:
@@ -74,24 +74,3 @@ def verify_run(run_dir: Path, merged: bool = False) -> list[tuple[str, float, fl
         rows.append(("test", summary["baselines"]["test"]["global best"]))
     scores = score_splits(config, target, [split for split, _ in rows])
     return [(split, recorded, scores[split], scores[split] == recorded) for split, recorded in rows]
-
-
-def export_merged(run_dir: Path) -> Path:
-    """RUN_DIR/merged: base + best adapter merged into one plain HF model directory."""
-    from .io import atomic_write_dir
-    from .state import RunDir
-    from .worker import load_tokenizer
-
-    rd = RunDir(run_dir)
-    config = rd.load_config()
-    if not (rd.best_dir / ADAPTER_CONFIG).is_file():
-        raise UserError(rd.best_dir, "no LoRA adapter here to merge (full-weight runs export a model already)")
-    model = load_checkpoint(config.base_model, rd.best_dir).merge_and_unload()
-    tok = load_tokenizer(config.base_model)
-
-    def fill(tmp: Path) -> None:
-        model.save_pretrained(tmp)
-        tok.save_pretrained(tmp)
-
-    atomic_write_dir(rd.path / "merged", fill)
-    return rd.path / "merged"

@@ -13,7 +13,6 @@ import sys
 import time
 import warnings
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Optional, Sequence
 
 import numpy as np
@@ -21,14 +20,15 @@ import torch
 
 from .compose import Composer
 from .config import UtilityConfig
-from .errors import UserError
+from .errors import UserError, error_line
 from .experts import BankLayout
+from .models import DTYPES, load_model, load_tokenizer, pick_device
 from .utilities import make_utility
 
 # after an evaluation this long, hand its freed heap back (fragments would otherwise pile up
 # in RSS); after a short one the page faults that follow would cost more than they save
 TRIM_AFTER_S = 0.5
-DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+
 
 
 @dataclass(frozen=True)
@@ -39,39 +39,6 @@ class EvalResult:
     worker: str
     early_exit: bool = False
     answers: Optional[list[Any]] = None
-
-
-def pick_device(device: str) -> torch.device:
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
-
-
-def load_model(base_model: str, layout: BankLayout, device: torch.device, dtype: torch.dtype):
-    """Base model, wrapped as a PEFT model for LoRA experts; weights come from the bank later."""
-    from transformers import AutoModelForCausalLM
-
-    model = AutoModelForCausalLM.from_pretrained(base_model, dtype=dtype)
-    if layout.kind == "lora":
-        from peft import get_peft_config, get_peft_model
-
-        cfg = dict(layout.adapter_config)
-        cfg["inference_mode"] = True
-        cfg["base_model_name_or_path"] = base_model
-        known = set(get_peft_config({"peft_type": "LORA"}).to_dict())  # drop fields of newer PEFTs
-        model = get_peft_model(model, get_peft_config({k: v for k, v in cfg.items() if k in known}))
-    model.to(device)
-    model.eval()
-    return model
-
-
-def load_tokenizer(base_model: str):
-    from transformers import AutoTokenizer
-
-    tok = AutoTokenizer.from_pretrained(base_model)
-    if tok.pad_token_id is None:
-        tok.pad_token = tok.eos_token
-    return tok
 
 
 class Evaluator:
@@ -162,11 +129,6 @@ def release_free_heap() -> None:
         pass
 
 
-def error_line(exc: BaseException) -> str:
-    """'Type: first line of the message', for the journal and the live table."""
-    return f"{type(exc).__name__}: {(str(exc).splitlines() or [''])[0]}"
-
-
 def worker_name() -> str:
     """host:pid, prefixed with the Ray node id inside a Ray worker (nodes can share a host)."""
     name = f"{os.uname().nodename}:{os.getpid()}"
@@ -184,10 +146,3 @@ def actor_class():
     import ray
 
     return ray.remote(Evaluator)
-
-
-def sys_paths_for(config_path: Optional[Path]) -> list[str]:
-    paths = [os.getcwd()]
-    if config_path is not None:
-        paths.append(str(Path(config_path).resolve().parent))
-    return paths

@@ -14,7 +14,7 @@ from typing import Callable, Optional
 
 from ..config import UtilityConfig
 from ..io import atomic_write_json
-from ..report import by_task
+from ..baselines import by_task
 from .smollm import ensure_base
 from .tasks import SKILLS, build_suite
 from .train import TrainRecipe, train_expert
@@ -25,7 +25,7 @@ EVAL = dict(kind="exact_match", batch_size=64, max_new_tokens=8, chat_template="
 def score_adapter(base: Path, adapter: Optional[Path], val: Path) -> dict:
     from ..utilities import make_utility
     from ..verify import load_checkpoint
-    from ..worker import load_tokenizer
+    from ..models import load_tokenizer
 
     util = make_utility(UtilityConfig(data=str(val), **EVAL))
     examples = util.load(val)

@@ -8,10 +8,22 @@ from __future__ import annotations
 
 import importlib
 import math
+import os
+from pathlib import Path
+from typing import Optional
 
 from ..errors import UserError
 from .base import Score, Utility, register
 from .data import read_jsonl
+
+
+def sys_paths_for(config_path: Optional[Path]) -> list[str]:
+    """Where a python utility's module is looked for: the working directory and the
+    config's folder (a utility may live next to its config)."""
+    paths = [os.getcwd()]
+    if config_path is not None:
+        paths.append(str(Path(config_path).resolve().parent))
+    return paths
 
 
 def resolve(spec: str):
