@@ -37,7 +37,7 @@ def main() -> None:
     rd.path.mkdir(parents=True)
     evals = Evaluations(rd, lambda: start_pool(prep), Progress(prep.bank.names, 0, live=False))
     for it, x in enumerate(rows):
-        evals.score(x, it + 1)
+        evals.score(x, iteration=it + 1)
     mems = [ray.get(a.memory.remote(), timeout=60) for a in evals.pool.actors]
     evals.shutdown()
 

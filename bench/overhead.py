@@ -103,11 +103,11 @@ def main() -> None:
     rd.path.mkdir(parents=True)
     evals = Evaluations(rd, lambda: start_pool(prep), Progress(prep.bank.names, 0, live=False))
     evals.pool  # start the actors outside the timing
-    evals.score(rows[0][:args.workers] + 1e-3, 0)  # warm-up on other positions: first passes allocate
+    evals.score(rows[0][:args.workers] + 1e-3, iteration=0)  # warm-up on other positions: first passes allocate
     swarm_times = []
     for it, x in enumerate(rows):
         with Timer() as t:
-            evals.score(x, it + 1)
+            evals.score(x, iteration=it + 1)
         swarm_times.append(t.seconds)
     evals.shutdown()
 

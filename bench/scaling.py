@@ -34,11 +34,11 @@ def rate(prep, rows, address=None) -> tuple[float, dict]:
     rd.path.mkdir(parents=True)
     evals = Evaluations(rd, lambda: start_pool(prep, address), Progress(prep.bank.names, 0, live=False))
     evals.pool
-    evals.score(rows[0][:2] + 1e-3, 0)  # warm-up
+    evals.score(rows[0][:2] + 1e-3, iteration=0)  # warm-up
     n = 0
     with Timer() as t:
         for it, x in enumerate(rows):
-            evals.score(x, it + 1)
+            evals.score(x, iteration=it + 1)
             n += len(x)
     nodes = {}
     for actor in evals.pool.actors:

@@ -77,7 +77,7 @@ def main() -> None:
     with Timer() as startup:
         evals.pool
     with Timer() as ours:
-        results = evals.score(rows, 1)
+        results = evals.score(rows, iteration=1)
     evals.shutdown()
 
     naive_s, naive_scores = naive_iteration(prep, rows, tmp, threads=args.workers)

@@ -47,7 +47,7 @@ def test_run_directory_holds_config_state_journal_best_and_summary(finished):
     assert len(lines) == summary["evaluations"]["computed"]
     first = json.loads(lines[0])
     assert {"iteration", "particle", "hash", "coeffs", "score", "seconds", "worker"} <= set(first)
-    assert len({json.loads(l)["hash"] + str(json.loads(l)["iteration"] < 0) for l in lines}) == len(lines), \
+    assert len({json.loads(l)["hash"] + json.loads(l)["split"] for l in lines}) == len(lines), \
         "identical coefficients are never evaluated twice"
     assert (rd.best_dir / "adapter_config.json").is_file()
     assert json.loads(rd.summary_file.read_text())["best"] == summary["best"]

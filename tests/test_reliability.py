@@ -191,7 +191,7 @@ def test_sigkill_at_random_points_then_resume_equals_an_uninterrupted_run(world,
     assert state == ref_state  # positions, velocities, bests, RNG: all of it
     # finished evaluations were replayed, not recomputed: no hash appears twice in the journal
     lines = [json.loads(l) for l in (run_dir / "evaluations.jsonl").read_text().splitlines()]
-    keys = [(e["hash"], e["iteration"] < 0) for e in lines]
+    keys = [(e["hash"], e["split"]) for e in lines]
     assert len(keys) == len(set(keys))
     assert journal_sizes == sorted(journal_sizes)
 
@@ -269,7 +269,7 @@ def test_a_failure_is_retried_after_a_resume_never_replayed(tmp_path):
     rd.append(Evaluation(iteration=1, particle=1, hash="bad", coeffs=[0.0, 1.0], score=float("nan"), seconds=0.0,
                          error="RuntimeError: boom (after 3 attempts)"))
     cache = Evaluations(rd, pool_factory=lambda: None, progress=None).cache
-    assert set(cache) == {"ok"}
+    assert set(cache) == {"val:ok"}
 
 
 @pytest.mark.parametrize("score", [float("inf"), float("-inf"), 0.25])

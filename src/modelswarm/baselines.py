@@ -22,8 +22,8 @@ def reference_points(layout) -> dict[str, np.ndarray]:
     return points
 
 
-def score_points(evals, points: dict[str, np.ndarray], iteration: int, split: str) -> dict[str, Any]:
-    results = evals.score(np.stack(list(points.values())), iteration, split=split)
+def score_points(evals, points: dict[str, np.ndarray], split: str) -> dict[str, Any]:
+    results = evals.score(np.stack(list(points.values())), split)
     return dict(zip(points, results))
 
 
@@ -33,13 +33,13 @@ def baseline_table(prep, evals, extra: Optional[dict[str, np.ndarray]] = None) -
     points = dict(extra or {})
     points.update(reference_points(prep.bank.layout))
     out: dict[str, Any] = {}
-    val = score_points(evals, points, 0, "val")
+    val = score_points(evals, points, "val")
     out["val"] = {k: json_number(v.score) for k, v in val.items()}
     experts = [k for k in points if k.startswith("expert ")]
     best_expert = max(experts, key=lambda k: val[k].score)
     out["best_single_expert"] = best_expert.removeprefix("expert ")
     if "test" in prep.splits:
-        test = score_points(evals, points, -1, "test")
+        test = score_points(evals, points, "test")
         out["test"] = {k: json_number(v.score) for k, v in test.items()}
         tasks = [ex.get("task") for ex in prep.splits["test"]]
         if all(tasks):

@@ -81,15 +81,15 @@ class Evaluations:
         self.progress = progress
         self.cache: dict[str, Evaluation] = {}
         for ev in run_dir.read_journal():
-            if ev.error is None:  # a failure is retried, never replayed
-                self.cache[self._key(ev.hash, ev.iteration)] = ev
+            if not ev.failed:  # a failure is retried, never replayed
+                self.cache[self._key(ev.split, ev.hash)] = ev
         self.replayed = len(self.cache)
         self.computed = 0
         self.hits = 0
 
     @staticmethod
-    def _key(h: str, iteration: int) -> str:
-        return f"test:{h}" if iteration < 0 else h  # iteration -1 marks held-out test scores
+    def _key(split: str, h: str) -> str:
+        return f"{split}:{h}"
 
     @property
     def pool(self) -> EvaluatorPool:
@@ -99,12 +99,12 @@ class Evaluations:
             self.progress.message("searching")
         return self._pool
 
-    def score(self, rows: np.ndarray, iteration: int, split: str = "val",
+    def score(self, rows: np.ndarray, split: str = "val", iteration: Optional[int] = None,
               bounds: Optional[Sequence[float]] = None,
               particles: Optional[Sequence[int]] = None) -> list[Evaluation]:
         """Evaluations of each row (cached, or computed on the pool and journaled).
 
-        bounds: per row, the score it must beat to matter (its personal best); with
+        iteration: the search iteration the rows belong to (None: outside the search). bounds: per row, the score it must beat to matter (its personal best); with
         utility.early_exit on, scoring may stop below it. particles: the particle index of
         each row, for the journal and the live table (default: the row index)."""
         particles = list(range(len(rows))) if particles is None else [int(i) for i in particles]
@@ -112,7 +112,7 @@ class Evaluations:
         todo: dict[str, list[int]] = {}
         for i, row in enumerate(rows):
             h = coeff_hash(row)
-            ev = self.cache.get(self._key(h, -1 if split == "test" else 0))
+            ev = self.cache.get(self._key(split, h))
             need = bounds[i] if bounds is not None else None
             if ev is not None and ev.bound is not None and (need is None or need < ev.bound):
                 ev = None  # an upper bound does not settle a lower bar: score it again
@@ -130,10 +130,9 @@ class Evaluations:
             jobs = [Job(key=h, coeffs=tuple(float(c) for c in rows[idx[0]]), split=split, bound=bound_of(idx))
                     for h, idx in todo.items()]
 
-            it = iteration if split == "val" else -1
-
             def done(job: Job, result, actor) -> None:
-                head = dict(iteration=it, particle=particles[todo[job.key][0]], hash=job.key, coeffs=list(job.coeffs))
+                head = dict(iteration=iteration, particle=particles[todo[job.key][0]], hash=job.key,
+                            coeffs=list(job.coeffs), split=split)
                 if isinstance(result, Failure):
                     ev = Evaluation(**head, score=math.nan, seconds=0.0,
                                     error=f"{result.reason} (after {result.attempts} attempts)")
@@ -142,8 +141,8 @@ class Evaluations:
                                     worker=result.worker, per_example=result.per_example, answers=result.answers,
                                     bound=job.bound if result.early_exit else None)
                 self.run_dir.append(ev)  # durable before it is used
-                if ev.error is None:
-                    self.cache[self._key(job.key, ev.iteration)] = ev
+                if not ev.failed:
+                    self.cache[self._key(split, job.key)] = ev
                 self.computed += 1
                 for i in todo[job.key]:
                     out[i] = ev
@@ -159,7 +158,7 @@ class Evaluations:
 
 def utilities_of(results: Sequence[Evaluation]) -> np.ndarray:
     """Scores for the swarm: nan marks a failed evaluation, which the swarm treats as not evaluated."""
-    return np.array([math.nan if e.error is not None else e.score for e in results], dtype=np.float64)
+    return np.array([math.nan if e.failed else e.score for e in results], dtype=np.float64)
 
 
 def run_swarm(
@@ -196,7 +195,7 @@ def run_swarm(
     try:
         with progress:
             if not swarm.started:
-                results = evals.score(swarm.x, 0)
+                results = evals.score(swarm.x, iteration=0)
                 scores = utilities_of(results)
                 if np.isnan(scores).all():
                     raise UserError(config.utility.data, f"every initial expert failed to evaluate: {results[0].error}")
@@ -208,7 +207,7 @@ def run_swarm(
                 chosen = np.flatnonzero(swarm.evaluate)  # all but the dropped (drop_iteration/particle)
                 scores = np.full(swarm.size, np.nan)
                 if len(chosen):
-                    results = evals.score(x[chosen], swarm.iteration + 1, bounds=swarm.p_scores[chosen],
+                    results = evals.score(x[chosen], iteration=swarm.iteration + 1, bounds=swarm.p_scores[chosen],
                                           particles=chosen)
                     scores[chosen] = utilities_of(results)
                 swarm.record(scores)

@@ -71,9 +71,11 @@ def make_plan(config: Config, warmup_examples: int = 8) -> Plan:
         per_iter = per_eval * waves
         test_s = per_eval * len(test) / max(len(val), 1) * math.ceil(n_test / config.workers.count)
         total = per_iter * (config.swarm.max_iterations + 1) + test_s
-    return Plan(n, layout.kind, size, layout.n_params, round(bank_mb, 2), base_params, round(base_mb, 1),
-                round(worker_mb, 1), len(val), len(test), size, max_evals, warmup_examples, per_eval, per_iter,
-                total)
+    return Plan(experts=n, kind=layout.kind, particles=size, bank_params=layout.n_params, bank_mb=round(bank_mb, 2),
+                base_params=base_params, base_mb=round(base_mb, 1), worker_mb=round(worker_mb, 1),
+                val_examples=len(val), test_examples=len(test), evals_per_iteration=size, max_evaluations=max_evals,
+                warmup_examples=warmup_examples, seconds_per_eval=per_eval, seconds_per_iteration=per_iter,
+                max_seconds=total)
 
 
 def _warmup(config: Config, layout: BankLayout, utility, val: list, k: int) -> tuple[float, int]:

@@ -52,7 +52,7 @@ def personal_best_outcomes(prep, rd, swarm, evals) -> dict[str, Any]:
 
     config = prep.config
     splits = ["val"] + (["test"] if "test" in prep.splits else [])
-    scored = {split: evals.score(swarm.p, 0 if split == "val" else -1, split=split) for split in splits}
+    scored = {split: evals.score(swarm.p, split) for split in splits}
     members = analysis.ensemble_members(list(swarm.p_scores), config.swarm.ensemble_top_k)
     ensemble: dict[str, Any] = {"members": members}
     for split in splits:
@@ -65,12 +65,12 @@ def personal_best_outcomes(prep, rd, swarm, evals) -> dict[str, Any]:
                            for i in range(swarm.size)],
         "ensemble": ensemble,
     }
-    initial = evals.score(Swarm.create(len(prep.bank.names), config.swarm, config.seed).x, 0)
+    initial = evals.score(Swarm.create(len(prep.bank.names), config.swarm, config.seed).x)
     marks = [e.per_example for e in initial]
     if all(m is not None for m in marks):
-        best = evals.score(swarm.g[None, :], 0)[0].per_example
+        best = evals.score(swarm.g[None, :])[0].per_example
         later = [(ev.iteration, ev.per_example) for ev in rd.read_journal()
-                 if 1 <= ev.iteration <= swarm.iteration and ev.per_example is not None]
+                 if ev.split == "val" and ev.iteration is not None and ev.per_example is not None]
         out["correctness_emergence"] = analysis.correctness_emergence(marks, best, later, swarm.iteration)
     return out
 

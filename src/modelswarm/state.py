@@ -36,7 +36,9 @@ def coeff_hash(coeffs: Iterable[float]) -> str:
 
 @dataclass(frozen=True)
 class Evaluation:
-    iteration: int
+    """One finished evaluation, a line of the journal."""
+
+    iteration: Optional[int]  # the search iteration (0 = the initial swarm); None outside the search
     particle: int
     hash: str
     coeffs: list[float]
@@ -47,6 +49,7 @@ class Evaluation:
     per_example: Optional[list[float]] = None
     bound: Optional[float] = None  # set when scoring stopped early: score is an upper bound below it
     answers: Optional[list[Any]] = None  # per-example answers where the utility has them (multiple_choice)
+    split: str = "val"  # "val" (what the search optimises) or "test" (held out)
 
     def to_json(self) -> str:
         d = dict(self.__dict__)
@@ -59,6 +62,10 @@ class Evaluation:
         d = dict(d)
         d["score"] = math.nan if d["score"] is None else float(d["score"])
         return cls(**d)
+
+    @property
+    def failed(self) -> bool:
+        return self.error is not None
 
 
 class RunDir:
