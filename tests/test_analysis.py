@@ -26,10 +26,9 @@ def test_history_stats_count_improvements_and_the_last_change():
     assert analysis.history_stats([0.1, 0.1]) == {"improvements": 0, "last_change": None}
 
 
-def test_diamond_in_the_rough_is_the_owner_of_the_global_best_and_its_ranks():
-    p = np.array([[1.0, 0.0], [0.3, 0.7], [0.3, 0.7]])
-    got = analysis.diamond_in_the_rough(np.array([0.5, 0.1, 0.2]), np.array([0.5, 0.8, 0.8]), p, p[1])
-    assert got == {"particle": 2, "starting_rank": 2, "ending_rank": 1, "swarm_size": 3}
+def test_diamond_in_the_rough_is_the_last_particle_whose_best_scores_the_global_best():
+    got = analysis.diamond_in_the_rough(np.array([0.5, 0.1, 0.2, np.nan]), np.array([0.5, 0.8, 0.8, 0.3]), 0.8)
+    assert got == {"particle": 2, "starting_rank": 2, "ending_rank": 1, "swarm_size": 4}
 
 
 def test_correctness_emergence_counts_questions_no_initial_particle_answers():

@@ -146,6 +146,13 @@ def test_adapters_with_biases_and_modules_to_save_combine_every_tensor(biased_wo
     torch.testing.assert_close(logits(ev.model, ids), logits(ref.eval(), ids), rtol=1e-5, atol=1e-6)
 
 
+def test_all_zero_coefficients_are_no_base_model_when_the_adapter_holds_more_than_a_and_b(biased_world, world):
+    from modelswarm.baselines import reference_points
+
+    assert "base model" not in reference_points(load_bank(str(biased_world / "experts")).layout)
+    assert "base model" in reference_points(load_bank(str(world["experts"])).layout)
+
+
 def test_an_adapter_tensor_the_base_lacks_is_refused_before_any_worker(biased_world, tmp_path):
     from modelswarm.errors import UserError
     from modelswarm.experts import check_against_base

@@ -150,7 +150,7 @@ def test_global_best_ties_go_to_the_first_particle_and_worst_ties_to_the_last():
 
 
 def test_stray_particle_restarts_at_its_personal_best_with_zero_velocity():
-    s = make(restart_patience=2, phi_v=0.0, phi_p=0.0, phi_g=1.0, phi_w=0.0)
+    s = make(restart_patience=2, phi_v=0.5, phi_p=0.0, phi_g=1.0, phi_w=0.0)
     s.start(np.array([1.0, 0, 0, 0, 0, 0]))
     s.propose()
     assert not s.restarted.any()  # own history [s0]: the best is 1 entry old
@@ -163,7 +163,7 @@ def test_stray_particle_restarts_at_its_personal_best_with_zero_velocity():
     rng = np.random.default_rng()
     rng.bit_generator.state = r_state
     r = rng.random((6, 4))
-    want_v = velocity_update(p, np.zeros_like(p), p, s.g, s.gw, r, np.array([0.0, 0.0, 1.0, 0.0]))
+    want_v = velocity_update(p, np.zeros_like(p), p, s.g, s.gw, r, np.array([0.5, 0.0, 1.0, 0.0]))
     assert np.allclose(s.v, want_v)
 
 
@@ -246,15 +246,15 @@ def test_deterministic_updates_set_every_r_to_one_and_draw_nothing():
 
 
 def test_drop_particle_and_drop_iteration_skip_evaluations():
-    s = make(drop_particle=0.5)
+    s = make(drop_particle=0.1)
     s.start(np.arange(6.0))
     seen = []
-    for _ in range(5):
+    for _ in range(20):
         s.propose()
         seen.append(s.evaluate.copy())
         s.record(np.where(s.evaluate, 10.0, np.nan))
-    seen = np.array(seen)
-    assert seen.any() and not seen.all()
+    share = np.mean(seen)
+    assert 0.75 < share < 1.0  # about 90% evaluated
     s = make(drop_iteration=0.999)
     s.start(np.arange(6.0))
     s.propose()
@@ -295,6 +295,28 @@ def test_same_seed_same_trajectory_and_snapshot_resume_is_exact():
     for f in ("x", "v", "p", "p_scores", "g", "gw", "restarts", "best_at"):
         assert np.array_equal(getattr(a, f), getattr(c, f)), f
     assert a.step == c.step and a.history == c.history
+
+
+def test_a_resume_through_json_with_failures_and_drops_is_exact():
+    import json
+
+    def go(s, n, k0):
+        for k in range(n):
+            x = s.propose()
+            scores = -np.abs(x - 0.3).sum(axis=1)
+            scores[(k0 + k) % s.size] = np.nan  # one failure per iteration
+            s.record(np.where(s.evaluate, scores, np.nan))
+
+    a, b = make(drop_particle=0.2), make(drop_particle=0.2)
+    for s in (a, b):
+        s.start(np.array([np.nan, 0.5, 0.3, 0.2, 0.1, 0.4]))
+    go(a, 6, 0)
+    go(b, 3, 0)
+    c = Swarm.from_json(json.loads(json.dumps(b.to_json())), b.params)
+    go(c, 3, 3)
+    for f in ("x", "v", "p", "p_scores", "g", "gw", "restarts", "best_at", "scores", "evaluate"):
+        assert np.array_equal(getattr(a, f), getattr(c, f), equal_nan=f == "scores"), f
+    assert a.history == c.history and a.step == c.step
 
 
 def test_different_seeds_differ():

@@ -57,14 +57,12 @@ def rank(value: float, values: Sequence[float]) -> int:
     return int(1 + np.sum(clean > v))
 
 
-def diamond_in_the_rough(initial_scores: np.ndarray, p_scores: np.ndarray, p: np.ndarray,
-                         g: np.ndarray) -> dict[str, int]:
-    """The particle whose personal best is the global best (the last one, as the official
+def diamond_in_the_rough(initial_scores: np.ndarray, p_scores: np.ndarray, g_score: float) -> dict[str, int]:
+    """The particle whose personal best scores the global best (the last one, as the official
     code picks) and its rank at the start and at the end of the search."""
-    owners = [i for i in range(len(p)) if np.array_equal(p[i], g)]
-    i = owners[-1] if owners else int(np.argmax(p_scores))
+    i = int(np.flatnonzero(p_scores == g_score)[-1])
     return {"particle": i, "starting_rank": rank(initial_scores[i], initial_scores),
-            "ending_rank": rank(p_scores[i], p_scores), "swarm_size": len(p)}
+            "ending_rank": rank(p_scores[i], p_scores), "swarm_size": len(p_scores)}
 
 
 def correctness_emergence(initial_marks: Sequence[Sequence[float]], best_marks: Optional[Sequence[float]],

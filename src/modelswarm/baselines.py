@@ -17,7 +17,9 @@ def reference_points(layout) -> dict[str, np.ndarray]:
     n = len(layout.names)
     points = {f"expert {name}": row for name, row in zip(layout.names, np.eye(n))}
     points["uniform soup"] = np.full(n, 1.0 / n)
-    if layout.kind == "lora":
+    # all zeros is the base model only when the adapter holds nothing but A and B: zero
+    # would also wipe a modules_to_save copy or a trained bias
+    if layout.kind == "lora" and all(".lora_" in k for k in layout.keys):
         points["base model"] = np.zeros(n)
     return points
 
@@ -36,7 +38,7 @@ def baseline_table(prep, evals, extra: Optional[dict[str, np.ndarray]] = None) -
     val = score_points(evals, points, "val")
     out["val"] = {k: json_number(v.score) for k, v in val.items()}
     experts = [k for k in points if k.startswith("expert ")]
-    best_expert = max(experts, key=lambda k: val[k].score)
+    best_expert = max(experts, key=lambda k: -math.inf if val[k].failed else val[k].score)
     out["best_single_expert"] = best_expert.removeprefix("expert ")
     if "test" in prep.splits:
         test = score_points(evals, points, "test")

@@ -127,7 +127,7 @@ class WorkersConfig:
     device: Literal["auto", "cpu", "cuda"] = "auto"
     dtype: Literal["float32", "bfloat16", "float16"] = "float32"
     eval_timeout_s: float = 1800.0  # one evaluation; past it the actor is restarted
-    max_retries: int = 2  # failed attempts of one evaluation before it scores -inf
+    max_retries: int = 2  # failed attempts of one evaluation before it counts as not evaluated
 
     def check(self) -> list[tuple[str, str]]:
         bad = []

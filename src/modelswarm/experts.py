@@ -265,6 +265,8 @@ def check_against_base(layout: BankLayout, base_model: str | Path) -> None:
             # a modules_to_save copy (x.weight) or a trained bias (x.base_layer.bias): combined
             # like every other tensor, as the official lora_merge does, so it must fit the base
             name = key.removeprefix("base_model.model.").replace(".base_layer.", ".")
+            if name not in shapes and name.endswith("lm_head.weight"):  # tied to the input embeddings
+                name = next((k for k in shapes if k.endswith("embed_tokens.weight")), name)
             if shapes.get(name) != shape:
                 what = "does not exist" if name not in shapes else f"has shape {list(shapes[name])}, not {list(shape)},"
                 raise UserError(where, f"adapter tensor {key}: {name} {what} in base model {base}")

@@ -4,7 +4,7 @@ Jobs are coefficient rows. Each actor holds the base model and the expert bank (
 the object store) and evaluates the rows of one call at a time (one row, or a few short
 ones), with at most one more call queued on it. A job whose actor dies or overruns its
 timeout goes back to the queue and the actor is replaced; after `max_retries` failed
-attempts the job is reported as failed (the coordinator scores it -inf). A UserError raised
+attempts the job is reported as failed (the swarm treats it as not evaluated). A UserError raised
 inside a worker (bad utility function, bad data) aborts the whole run instead.
 """
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any, Optional
 
+import numpy as np
 from rich.console import Console
 from rich.table import Table
 
@@ -26,12 +27,12 @@ def finish(prep, rd, swarm, evals, elapsed_s: float) -> dict[str, Any]:
         "kind": bank.layout.kind,
         "utility": config.utility.kind,
         "best": {"score": swarm.g_score, "coefficients": swarm.g.tolist()},
-        "top_k": [{"score": s, "coefficients": c.tolist()} for s, c in swarm.top_k()],
+        "top_k": [{"score": json_number(s), "coefficients": c.tolist()} for s, c in swarm.top_k()],
         "iterations": swarm.iteration,
         "history": swarm.history,
         "history_stats": analysis.history_stats(swarm.history),
         "restarts": int(swarm.restarts.sum()),
-        "diamond_in_the_rough": analysis.diamond_in_the_rough(swarm.initial_scores, swarm.p_scores, swarm.p, swarm.g),
+        "diamond_in_the_rough": analysis.diamond_in_the_rough(swarm.initial_scores, swarm.p_scores, swarm.g_score),
         **personal_best_outcomes(prep, rd, swarm, evals),
         "evaluations": {"computed": evals.computed, "replayed_from_journal": evals.replayed, "cache_hits": evals.hits},
         "elapsed_s": round(elapsed_s, 2),
@@ -53,13 +54,16 @@ def personal_best_outcomes(prep, rd, swarm, evals) -> dict[str, Any]:
     config = prep.config
     splits = ["val"] + (["test"] if "test" in prep.splits else [])
     scored = {split: evals.score(swarm.p, split) for split in splits}
-    members = analysis.ensemble_members(list(swarm.p_scores), config.swarm.ensemble_top_k)
+    # members among the particles whose personal bests were scored everywhere
+    ok = [i for i in range(swarm.size) if np.isfinite(swarm.p_scores[i])
+          and all(not scored[s][i].failed and _votes(scored[s][i]) is not None for s in splits)]
+    picked = analysis.ensemble_members([swarm.p_scores[i] for i in ok], config.swarm.ensemble_top_k) if ok else []
+    members = [ok[k] for k in picked]
     ensemble: dict[str, Any] = {"members": members}
-    for split in splits:
+    for split in splits if members else []:
         votes = [_votes(scored[split][i]) for i in members]
-        if all(v is not None for v in votes):
-            golds = [ex["answer"] for ex in prep.splits[split]] if scored[split][members[0]].answers else None
-            ensemble[split] = round(analysis.ensemble_accuracy(votes, golds), 6)
+        golds = [ex["answer"] for ex in prep.splits[split]] if scored[split][members[0]].answers else None
+        ensemble[split] = round(analysis.ensemble_accuracy(votes, golds), 6)
     out: dict[str, Any] = {
         "personal_bests": [{"particle": i, **{s: json_number(scored[s][i].score) for s in splits}}
                            for i in range(swarm.size)],
@@ -111,9 +115,9 @@ def print_summary(summary: dict[str, Any], console: Optional[Console] = None) ->
                       f"{b['test_solved_by_no_expert_count']} ({100 * b['test_solved_by_no_expert']:.1f}%)")
     stats, diamond = summary.get("history_stats"), summary.get("diamond_in_the_rough")
     if stats and diamond:
-        console.print(f"global best improved {stats['improvements']} times (last at iteration {stats['last_change']}); "
-                      f"it is particle {diamond['particle']}, ranked {diamond['starting_rank']} of "
-                      f"{diamond['swarm_size']} at the start")
+        when = f" (last in iteration {stats['last_change']})" if stats["last_change"] is not None else ""
+        console.print(f"global best improved {stats['improvements']} times{when}; it is particle "
+                      f"{diamond['particle']}, ranked {diamond['starting_rank']} of {diamond['swarm_size']} at the start")
     ens = summary.get("ensemble", {})
     if "val" in ens:
         test = f", test {ens['test']:.4f}" if "test" in ens else ""

@@ -30,7 +30,6 @@ from .utilities import make_utility
 TRIM_AFTER_S = 0.5
 
 
-
 @dataclass(frozen=True)
 class EvalResult:
     score: float
