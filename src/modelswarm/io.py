@@ -3,6 +3,11 @@
 A write goes to a temporary file in the same directory, is fsynced, then renamed over the
 target with os.replace, and the directory is fsynced so the rename itself survives a crash.
 A reader therefore sees either the old file or the new one, never a torn one.
+
+mkstemp and mkdtemp create their files 0600 and directories 0700 (so do some libraries'
+writers), and os.replace keeps the mode, so each is given the mode open() and mkdir() would
+give under the process umask (0644 and 0755 under umask 022): a serving process under
+another user, or a shared cluster filesystem, reads the results like any other file.
 """
 
 from __future__ import annotations
@@ -10,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import stat
 import tempfile
 from pathlib import Path
 from typing import Any, Callable
@@ -23,14 +29,32 @@ def fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+def current_umask() -> int:
+    """The process umask. Read from /proc where it is shown, so no other thread ever sees it
+    changed; elsewhere set and restored (briefly to 077, never to anything more permissive)."""
+    try:
+        with open("/proc/self/status", encoding="ascii", errors="replace") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o077)
+    os.umask(mask)
+    return mask
+
+
 def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
     """Call write(tmp_path) then move tmp_path over path atomically."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
     tmp_path = Path(tmp)
     try:
+        try:
+            os.fchmod(fd, 0o666 & ~current_umask())
+        finally:
+            os.close(fd)
         write(tmp_path)
         with open(tmp_path, "rb+") as f:
             os.fsync(f.fileno())
@@ -77,8 +101,15 @@ def atomic_write_dir(path: Path, fill: Callable[[Path], None]) -> None:
     tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"))
     old = path.with_name(path.name + ".old")
     try:
+        umask = current_umask()
+        os.chmod(tmp, 0o777 & ~umask)
         fill(tmp)
         for child in tmp.rglob("*"):
+            # some writers (safetensors' save_file) make their files 0600 too: widen each
+            # to at least what open() and mkdir() give, keeping any other bits it has
+            widest = 0o777 if child.is_dir() else 0o666
+            if not child.is_symlink():
+                os.chmod(child, stat.S_IMODE(child.stat().st_mode) | (widest & ~umask))
             if child.is_file():
                 with open(child, "rb+") as f:
                     os.fsync(f.fileno())

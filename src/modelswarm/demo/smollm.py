@@ -15,6 +15,9 @@ from pathlib import Path
 from ..errors import UserError
 
 GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
+# Older releases convert this GGUF's tokenizer with <|im_start|> as EOS (and 5.5 and before
+# also prepend it to every prompt as BOS), not the tokenizer the demo's experts were trained with.
+MIN_TRANSFORMERS = "5.18"
 DEFAULT_CACHE = Path(os.environ.get("MODELSWARM_CACHE", ".cache"))  # relative: the repo checkout
 
 
@@ -34,8 +37,14 @@ def ensure_base(cache: Path = DEFAULT_CACHE) -> Path:
     if (out / "model.safetensors").is_file() and (out / "tokenizer.json").is_file():
         return out
     import torch
+    import transformers
+    from packaging.version import Version
     from transformers import AutoModelForCausalLM, AutoTokenizer
     from transformers.utils import logging as hf_logging
+
+    if Version(transformers.__version__) < Version(MIN_TRANSFORMERS):
+        raise UserError("transformers", f"{transformers.__version__} converts the demo's GGUF tokenizer differently; "
+                        f"the demo needs transformers>={MIN_TRANSFORMERS} (pip install -e '.[demo]')")
 
     hf_logging.disable_progress_bar()  # a one-off 2-second conversion needs no bar
 
