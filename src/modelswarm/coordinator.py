@@ -25,6 +25,7 @@ from .errors import UserError
 from .experts import ExpertBank, check_against_base, load_bank
 from .export import export_particle
 from .io import atomic_write_json
+from .lock import RunLock
 from .pool import EvaluatorPool, Failure, Job, init_ray
 from .progress import Progress
 from .state import Evaluation, RunDir, coeff_hash
@@ -171,15 +172,29 @@ def run_swarm(
     stop_after: Optional[int] = None,
 ) -> dict[str, Any]:
     """Run (or resume) a search to the end; returns the summary. stop_after: iterations, for tests."""
-    config, bank = prep.config, prep.bank
+    config = prep.config
     rd = RunDir(config.run_dir)
-    if resume:
-        if not rd.exists():
-            raise UserError(rd.path, "nothing to resume: not a run directory")
-        rd.check_experts(bank.names)
-    elif rd.exists():
+    if resume and not rd.exists():
+        raise UserError(rd.path, "nothing to resume: not a run directory")
+    if not resume:
+        check_new(rd)
+    rd.path.mkdir(parents=True, exist_ok=True)
+    with RunLock(rd.path):  # one process at a time on a run directory
+        return _run_locked(prep, rd, address, resume, live, stop_after)
+
+
+def check_new(rd: RunDir) -> None:
+    if rd.exists():
         raise UserError(rd.path, "run directory already exists: resume it (modelswarm resume) or change 'name'")
+
+
+def _run_locked(prep: Prepared, rd: RunDir, address: Optional[str], resume: bool, live: Optional[bool],
+                stop_after: Optional[int]) -> dict[str, Any]:
+    config, bank = prep.config, prep.bank
+    if resume:
+        rd.check_experts(bank.names)
     else:
+        check_new(rd)  # again, under the lock: another process may have created it meanwhile
         rd.create(config, bank.names, bank.sources, prep.config_path)
 
     swarm, state = rd.load_state(config) if resume else (None, {})
