@@ -26,7 +26,7 @@ from .experts import ExpertBank, check_against_base, load_bank
 from .export import export_particle
 from .io import atomic_write_json
 from .lock import RunLock
-from .pool import EvaluatorPool, Failure, Job, init_ray
+from .pool import ClusterLost, EvaluatorPool, Failure, Job, init_ray
 from .progress import Progress
 from .state import Evaluation, RunDir, coeff_hash
 from .swarm import Swarm
@@ -61,7 +61,9 @@ def prepare(config: Config, config_path: Optional[Path] = None) -> Prepared:
     return Prepared(config, bank, splits, config_path)
 
 
-def start_pool(prep: Prepared, address: Optional[str] = None) -> EvaluatorPool:
+def start_pool(prep: Prepared, address: Optional[str] = None,
+               notify: Optional[Callable[[str], None]] = None) -> EvaluatorPool:
+    """The Ray actor pool; notify(text) hears of lost nodes and a shrinking pool."""
     w = prep.config.workers
     init_ray(address, w.count, w.num_cpus)
     actor_kwargs = dict(
@@ -70,7 +72,7 @@ def start_pool(prep: Prepared, address: Optional[str] = None) -> EvaluatorPool:
         sys_paths=sys_paths_for(prep.config_path),
     )
     return EvaluatorPool(actor_kwargs, workers=w.count, num_cpus=w.num_cpus, num_gpus=w.num_gpus,
-                         eval_timeout_s=w.eval_timeout_s, max_retries=w.max_retries)
+                         eval_timeout_s=w.eval_timeout_s, max_retries=w.max_retries, notify=notify)
 
 
 class Evaluations:
@@ -208,7 +210,7 @@ def _run_locked(prep: Prepared, rd: RunDir, address: Optional[str], resume: bool
                               "experts": list(bank.names)})
 
     progress = Progress(bank.names, config.swarm.max_iterations, live=live)
-    evals = Evaluations(rd, lambda: start_pool(prep, address), progress)
+    evals = Evaluations(rd, lambda: start_pool(prep, address, progress.message), progress)
     try:
         with progress:
             if not swarm.started:
@@ -238,5 +240,8 @@ def _run_locked(prep: Prepared, rd: RunDir, address: Optional[str], resume: bool
             summary = finish(prep, rd, swarm, evals, elapsed_before + time.monotonic() - t0)
             snapshot("finished")
             return summary
+    except ClusterLost as exc:
+        raise UserError(rd.path, f"{exc.problem}: the run is saved up to its last complete iteration; once the "
+                                 f"cluster has room again, resume with `modelswarm resume {rd.path}`") from None
     finally:
         evals.shutdown()
