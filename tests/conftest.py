@@ -13,6 +13,10 @@ for _k, _v in {**OFFLINE_ENV, "RAY_DEDUP_LOGS": "0"}.items():
     os.environ.setdefault(_k, _v)
 
 
+def pytest_configure(config):
+    config.addinivalue_line("markers", "cuda: needs a CUDA GPU, skipped without one (bench/gpu.sh runs them)")
+
+
 @pytest.fixture(scope="session")
 def world(tmp_path_factory) -> dict[str, Path]:
     """base_model/, lora/{down,same,up}, data/{val,test}.jsonl: specialists on digit skills."""

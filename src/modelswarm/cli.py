@@ -117,9 +117,12 @@ def export(
     merged: bool = typer.Option(False, "--merged", help="also write RUN_DIR/merged: base + best adapter, merged"),
 ) -> None:
     """(Re)write a particle of a run as a PEFT adapter (LoRA) or HF model dir (full)."""
+    import contextlib
+
     from .experts import load_bank
     from .export import export_particle
-    from .state import RunDir
+    from .lock import RunLock
+    from .state import RunDir, no_space
     from .swarm import Swarm
 
     rd = RunDir(run_dir)
@@ -134,12 +137,16 @@ def export(
     bank = load_bank(cfg.experts)
     rd.check_experts(bank.names)
     target = out or rd.best_dir
-    export_particle(target, bank, coeffs, cfg.base_model, score=score, extra={"run": cfg.name, "rank": rank})
-    console.print(f"wrote {target} (score {score:.4f})")
-    if merged:
-        from .export import export_merged
+    inside = merged or rd.path.resolve() in Path(target).resolve().parents
+    with RunLock(rd.path) if inside else contextlib.nullcontext():  # not beside a live run's own writes
+        with no_space(target, "free some space, then export again"):
+            export_particle(target, bank, coeffs, cfg.base_model, score=score, extra={"run": cfg.name, "rank": rank})
+        console.print(f"wrote {target} (score {score:.4f})")
+        if merged:
+            from .export import export_merged
 
-        console.print(f"wrote {export_merged(run_dir)}")
+            with no_space(rd.path / "merged", "free some space, then export again"):
+                console.print(f"wrote {export_merged(run_dir)}")
 
 
 @app.command()

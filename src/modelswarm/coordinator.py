@@ -23,7 +23,8 @@ import numpy as np
 from .config import Config
 from .errors import UserError
 from .experts import ExpertBank, check_against_base, load_bank
-from .pool import EvaluatorPool, Failure, Job, init_ray
+from .lock import RunLock
+from .pool import ClusterLost, EvaluatorPool, Failure, Job, init_ray
 from .progress import Progress
 from .report import finish
 from .state import Evaluation, RunDir, coeff_hash
@@ -59,7 +60,9 @@ def prepare(config: Config, config_path: Optional[Path] = None) -> Prepared:
     return Prepared(config, bank, splits, config_path)
 
 
-def start_pool(prep: Prepared, address: Optional[str] = None) -> EvaluatorPool:
+def start_pool(prep: Prepared, address: Optional[str] = None,
+               notify: Optional[Callable[[str], None]] = None) -> EvaluatorPool:
+    """The Ray actor pool; notify(text) hears of lost nodes and a shrinking pool."""
     w = prep.config.workers
     init_ray(address, w.count, w.num_cpus)
     actor_kwargs = dict(
@@ -68,7 +71,7 @@ def start_pool(prep: Prepared, address: Optional[str] = None) -> EvaluatorPool:
         sys_paths=sys_paths_for(prep.config_path),
     )
     return EvaluatorPool(actor_kwargs, workers=w.count, num_cpus=w.num_cpus, num_gpus=w.num_gpus,
-                         eval_timeout_s=w.eval_timeout_s, max_retries=w.max_retries)
+                         eval_timeout_s=w.eval_timeout_s, max_retries=w.max_retries, notify=notify)
 
 
 class Evaluations:
@@ -104,7 +107,8 @@ class Evaluations:
               particles: Optional[Sequence[int]] = None) -> list[Evaluation]:
         """Evaluations of each row (cached, or computed on the pool and journaled).
 
-        iteration: the search iteration the rows belong to (None: outside the search). bounds: per row, the score it must beat to matter (its personal best); with
+        iteration: the search iteration the rows belong to (None: outside the search).
+        bounds: per row, the score it must beat to matter (its personal best); with
         utility.early_exit on, scoring may stop below it. particles: the particle index of
         each row, for the journal and the live table (default: the row index)."""
         particles = list(range(len(rows))) if particles is None else [int(i) for i in particles]
@@ -169,15 +173,29 @@ def run_swarm(
     stop_after: Optional[int] = None,
 ) -> dict[str, Any]:
     """Run (or resume) a search to the end; returns the summary. stop_after: iterations, for tests."""
-    config, bank = prep.config, prep.bank
+    config = prep.config
     rd = RunDir(config.run_dir)
-    if resume:
-        if not rd.exists():
-            raise UserError(rd.path, "nothing to resume: not a run directory")
-        rd.check_experts(bank.names)
-    elif rd.exists():
+    if resume and not rd.exists():
+        raise UserError(rd.path, "nothing to resume: not a run directory")
+    if not resume:
+        check_new(rd)
+    rd.path.mkdir(parents=True, exist_ok=True)
+    with RunLock(rd.path):  # one process at a time on a run directory
+        return _run_locked(prep, rd, address, resume, live, stop_after)
+
+
+def check_new(rd: RunDir) -> None:
+    if rd.exists():
         raise UserError(rd.path, "run directory already exists: resume it (modelswarm resume) or change 'name'")
+
+
+def _run_locked(prep: Prepared, rd: RunDir, address: Optional[str], resume: bool, live: Optional[bool],
+                stop_after: Optional[int]) -> dict[str, Any]:
+    config, bank = prep.config, prep.bank
+    if resume:
+        rd.check_experts(bank.names)
     else:
+        check_new(rd)  # again, under the lock: another process may have created it meanwhile
         rd.create(config, bank.names, bank.sources, prep.config_path)
 
     swarm, state = rd.load_state(config) if resume else (None, {})
@@ -191,7 +209,7 @@ def run_swarm(
                               "experts": list(bank.names)})
 
     progress = Progress(bank.names, config.swarm.max_iterations, live=live)
-    evals = Evaluations(rd, lambda: start_pool(prep, address), progress)
+    evals = Evaluations(rd, lambda: start_pool(prep, address, progress.message), progress)
     try:
         with progress:
             if not swarm.started:
@@ -219,5 +237,8 @@ def run_swarm(
             summary = finish(prep, rd, swarm, evals, elapsed_before + time.monotonic() - t0)
             snapshot("finished")
             return summary
+    except ClusterLost as exc:
+        raise UserError(rd.path, f"{exc.problem}: the run is saved up to its last complete iteration; once the "
+                                 f"cluster has room again, resume with `modelswarm resume {rd.path}`") from None
     finally:
         evals.shutdown()

@@ -80,13 +80,26 @@ def atomic_write_json(path: Path, obj: Any) -> None:
 def append_line(path: Path, line: str) -> None:
     """Append one line and fsync: a journal entry is durable once this returns.
 
-    A crash mid-append can leave a torn last line; readers skip a final line that does not
-    end in a newline (see state.read_journal).
+    An append that fails (a full disk, a file size limit) is cut back off, so the file
+    still ends with its last complete line. A crash mid-append can leave a torn last line;
+    readers skip a final line that does not end in a newline (see state.read_journal).
     """
-    with open(path, "a", encoding="utf-8") as f:
-        f.write(line.rstrip("\n") + "\n")
-        f.flush()
-        os.fsync(f.fileno())
+    data = memoryview((line.rstrip("\n") + "\n").encode("utf-8"))
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
+    try:
+        start = os.fstat(fd).st_size
+        try:
+            while data:
+                data = data[os.write(fd, data):]
+            os.fsync(fd)
+        except BaseException:
+            try:
+                os.ftruncate(fd, start)
+            except OSError:  # not a regular file; a reader still drops a torn tail
+                pass
+            raise
+    finally:
+        os.close(fd)
 
 
 def atomic_write_dir(path: Path, fill: Callable[[Path], None]) -> None:

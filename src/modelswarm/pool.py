@@ -6,6 +6,12 @@ ones), with at most one more call queued on it. A job whose actor dies or overru
 timeout goes back to the queue and the actor is replaced; after `max_retries` failed
 attempts the job is reported as failed (the swarm treats it as not evaluated). A UserError raised
 inside a worker (bad utility function, bad data) aborts the whole run instead.
+
+Nodes: an actor lost with its node (the node is marked dead, or the actor stays unreachable)
+does not count against its job's retries. Its replacement gets work only once it has
+started; while replacements wait for a place, the pool checks what the live nodes can hold,
+and when every place is taken it drops the waiting ones: the pool shrinks, with a message.
+With no actor left and no room for one, `ClusterLost` stops the run.
 """
 
 from __future__ import annotations
@@ -39,6 +45,10 @@ class Failure:
     attempts: int
 
 
+class ClusterLost(UserError):
+    """No worker is left and the live nodes of the cluster have no room for one."""
+
+
 def init_ray(address: Optional[str], workers: int, num_cpus: float) -> None:
     """Join a cluster (`address`) or start a private local Ray sized for the pool."""
     import ray
@@ -69,6 +79,8 @@ class EvaluatorPool:
         start_timeout_s: float = 900.0,
         prefetch_below_s: float = 1.0,
         chunk_target_s: float = 0.05,
+        notify: Optional[Callable[[str], None]] = None,
+        verdict_s: float = 10.0,
     ):
         import ray
 
@@ -82,44 +94,187 @@ class EvaluatorPool:
         self._kwargs = kwargs
         self._options = dict(num_cpus=num_cpus, num_gpus=num_gpus, max_restarts=0)
         self._cls = actor_class()
+        self.workers = workers  # the size asked for; len(self.actors) after a shrink
         self.eval_timeout_s = eval_timeout_s
         self.max_retries = max_retries
         self.start_timeout_s = start_timeout_s
         self.prefetch_below_s = prefetch_below_s  # evaluations shorter than this are chunked and queued ahead
         self.chunk_target_s = chunk_target_s
+        self.notify = notify or log.warning
+        self.verdict_s = verdict_s  # how long a lost actor's fate is awaited before blaming its node
         self._recent: collections.deque = collections.deque(maxlen=8)  # seconds of the latest evaluations
-        self.actors = [self._spawn() for _ in range(workers)]
+        # per slot: the actor, its node once it has answered (None while it starts), the
+        # pending call that tells it has started, when it was spawned; and, during run(),
+        # its line of calls
+        self.actors: list[Any] = []
+        self._nodes: list[Optional[str]] = []
+        self._probes: list[Any] = []
+        self._born: list[float] = []
+        self._lines: list[collections.deque] = []
+        self._gone_nodes: set[str] = set()
+        self._start_deaths = 0
+        self._checked = 0.0
         self.restarted = 0
-        self._wait_ready(self.actors)
+        for _ in range(workers):
+            self.actors.append(None)
+            self._nodes.append(None)
+            self._probes.append(None)
+            self._born.append(0.0)
+            self._set(len(self.actors) - 1, self._spawn())
+        self._wait_ready()
 
     def _spawn(self):
         return self._cls.options(**self._options).remote(**self._kwargs)
 
-    def _wait_ready(self, actors: Sequence[Any]) -> None:
-        """Block until the actors have loaded their models; surface a load error clearly."""
+    def _set(self, slot: int, actor: Any) -> None:
+        self.actors[slot] = actor
+        self._nodes[slot] = None
+        self._probes[slot] = actor.node.remote()  # answers once the model is loaded
+        self._born[slot] = time.monotonic()
+
+    def _starting(self) -> list[int]:
+        return [s for s in range(len(self.actors)) if self._nodes[s] is None]
+
+    def _ready_slots(self) -> list[int]:
+        return [s for s in range(len(self.actors)) if self._nodes[s] is not None]
+
+    def _wait_ready(self) -> None:
+        """Block until the actors have loaded their models; surface a load error clearly.
+        If the cluster cannot place them all, go on with those it placed."""
+        while self._starting():
+            probes = {self._probes[s]: s for s in self._starting()}
+            ready, _ = self._ray.wait(list(probes), num_returns=len(probes), timeout=1.0)
+            for ref in ready:
+                self._settle(probes[ref])
+            self._check_placement(at_start=True)
+
+    def _settle(self, slot: int) -> None:
+        """A starting actor's first call came back: it is ready, or it failed to start."""
         ray = self._ray
-        refs = [a.pid.remote() for a in actors]
-        ready, pending = ray.wait(refs, num_returns=len(refs), timeout=self.start_timeout_s)
-        if pending:
-            raise UserError("workers", f"{len(pending)} of {len(refs)} workers did not start within "
-                                       f"{self.start_timeout_s:.0f}s (not enough CPUs/GPUs in the cluster?)")
-        for ref in ready:
-            try:
-                ray.get(ref, timeout=60)
-            except UserError:
-                raise
-            except Exception as exc:  # the constructor failed: model load, bad bank, ...
+        try:
+            self._nodes[slot] = ray.get(self._probes[slot], timeout=60)
+            self._probes[slot] = None
+            return
+        except UserError:
+            raise
+        except ray.exceptions.RayActorError as exc:
+            if exc.actor_init_failed:  # the constructor raised: model load, bad bank, ...
                 cause = getattr(exc, "cause", None) or exc
                 if isinstance(cause, UserError):
                     raise cause from None
                 raise RuntimeError(f"a worker failed to start: {cause}") from None
+            # it died before it ran (its node was lost): start another where there is room
+            self._start_deaths += 1
+            if self._start_deaths > 3 * self.workers + 3:
+                raise RuntimeError(f"workers keep dying as they start: {exc}") from None
+            self._replace(slot)
+        except Exception as exc:
+            cause = getattr(exc, "cause", None) or exc
+            if isinstance(cause, UserError):
+                raise cause from None
+            raise RuntimeError(f"a worker failed to start: {cause}") from None
+
+    def _capacity(self) -> float:
+        """How many actors of this pool's shape the live nodes hold in all."""
+        cpus, gpus = self._options["num_cpus"], self._options["num_gpus"]
+        total = 0.0
+        for node in self._ray.nodes():
+            if not node.get("Alive"):
+                continue
+            res = node.get("Resources", {})
+            fit = math.inf
+            if cpus > 0:
+                fit = min(fit, math.floor(res.get("CPU", 0.0) / cpus + 1e-9))
+            if gpus > 0:
+                fit = min(fit, math.floor(res.get("GPU", 0.0) / gpus + 1e-9))
+            total += fit
+        return total
+
+    def _shape(self) -> str:
+        need = [f"{self._options[k]:g} {unit}" for k, unit in (("num_cpus", "CPU"), ("num_gpus", "GPU"))
+                if self._options[k] > 0]
+        return f"a worker takes {' and '.join(need)}" if need else "a worker takes no CPU or GPU"
+
+    def _node_alive(self, node: str) -> bool:
+        return any(n.get("NodeID") == node and n.get("Alive") for n in self._ray.nodes())
+
+    def _check_placement(self, at_start: bool = False) -> None:
+        """Drop starting actors the cluster has no place for. Every second at most."""
+        if not self.actors:
+            raise ClusterLost("workers", f"no worker is left, and no live node has room for one ({self._shape()})")
+        starting = self._starting()
+        now = time.monotonic()
+        if not starting or now - self._checked < 1.0:
+            return
+        self._checked = now
+        placed = len(self.actors) - len(starting)
+        capacity = self._capacity()
+        full = placed >= capacity and (placed > 0 or not at_start)  # at start, an autoscaler may add nodes
+        late = [s for s in starting if now - self._born[s] > self.start_timeout_s]
+        if placed == 0 and len(late) == len(starting):
+            n = len(starting)
+            if at_start:
+                raise UserError("workers", f"{n} of {n} workers did not start within {self.start_timeout_s:.0f}s "
+                                           "(not enough CPUs/GPUs in the cluster?)")
+            raise ClusterLost("workers", f"no worker is left, and none found a place in the cluster within "
+                                         f"{self.start_timeout_s:.0f}s")
+        drop = starting if full else (late if placed > 0 else [])
+        for slot in reversed(drop):
+            self._drop(slot)
+        if not self.actors:
+            raise ClusterLost("workers", f"no worker is left, and no live node has room for one ({self._shape()})")
+        if drop:
+            why = "the cluster can place" if full else "past the start timeout, the cluster has placed"
+            self.notify(f"{why} {len(self.actors)} of {self.workers} workers: the pool goes on with "
+                        f"{len(self.actors)}")
+
+    def _drop(self, slot: int) -> None:
+        try:
+            self._ray.kill(self.actors[slot], no_restart=True)
+        except Exception:
+            pass
+        for per_slot in (self.actors, self._nodes, self._probes, self._born):
+            del per_slot[slot]
+        if self._lines:
+            assert not self._lines[slot], "only an actor that has not started is dropped"
+            del self._lines[slot]
+
+    def _lost_with_node(self, slot: int) -> bool:
+        """Whether an actor that stopped answering went down with its node (then its job is
+        not to blame). Waits up to verdict_s for Ray to declare the node or the actor dead."""
+        ray = self._ray
+        node = self._nodes[slot]
+        if node is None or node in self._gone_nodes:
+            return True
+        deadline = time.monotonic() + self.verdict_s
+        probe = self.actors[slot].node.remote()
+        while time.monotonic() < deadline:
+            if not self._node_alive(node):
+                break
+            done, _ = ray.wait([probe], timeout=0.25)
+            if not done:
+                continue
+            try:
+                ray.get(probe, timeout=10)
+                return True  # it answers again: a dropped connection, not the job's doing
+            except ray.exceptions.ActorUnavailableError:
+                probe = self.actors[slot].node.remote()  # no verdict yet
+            except ray.exceptions.RayActorError:
+                if self._node_alive(node):
+                    return False  # the actor died on a live node: counts against the job
+                break
+            except Exception:
+                return False
+        self._gone_nodes.add(node)
+        self.notify(f"lost the node {node[:8]} with its workers: their evaluations go back to the queue")
+        return True
 
     def _replace(self, slot: int) -> None:
         try:
             self._ray.kill(self.actors[slot], no_restart=True)
         except Exception:
             pass
-        self.actors[slot] = self._spawn()
+        self._set(slot, self._spawn())
         self.restarted += 1
 
     def _typical_s(self) -> float:
@@ -135,7 +290,7 @@ class EvaluatorPool:
         mean = self._typical_s()
         size = 1
         if mean < self.prefetch_below_s:
-            share = (len(queue) + waiting_all) // len(self.actors) - waiting_here
+            share = (len(queue) + waiting_all) // max(1, len(self._ready_slots())) - waiting_here
             size = max(1, min(int(self.chunk_target_s / max(mean, 1e-6)), share))
         chunk = [queue.popleft()]
         while len(chunk) < size and queue and chunk[0].key not in solo and queue[0].key not in solo:
@@ -155,13 +310,12 @@ class EvaluatorPool:
         its journal fsync). Near the end of the queue, and for long evaluations, jobs are
         handed out only as actors free up, which balances the load better. A call that fails
         as a whole (its actor died or overran) sends its jobs back one by one, so only a
-        job's own failures count against its retries."""
+        job's own failures count against its retries, and a lost node's not at all."""
         ray = self._ray
         queue = collections.deque(jobs)
         attempts: dict[Any, int] = collections.defaultdict(int)
         solo: set = set()  # keys of jobs that were in a failed call: they go alone from now on
-        slots = range(len(self.actors))
-        lines: list[collections.deque] = [collections.deque() for _ in slots]  # [ref, jobs, head since]
+        self._lines = lines = [collections.deque() for _ in self.actors]  # [ref, jobs, head since]
 
         def submit(slot: int) -> None:
             waiting = [sum(len(entry[1]) for entry in line) for line in lines]
@@ -178,55 +332,71 @@ class EvaluatorPool:
                 solo.add(job.key)
                 queue.appendleft(job)
 
-        def lose_actor(slot: int, chunk: list[Job], reason: str) -> None:
+        def lose_actor(slot: int, chunk: list[Job], reason: str, node_check: bool = False) -> None:
+            with_node = node_check and len(chunk) == 1 and self._lost_with_node(slot)
             self._replace(slot)
             waiting = [job for entry in lines[slot] for job in entry[1]]
             lines[slot].clear()
             queue.extendleft(reversed(waiting))  # not attempted: back in front, uncounted
-            if len(chunk) == 1:
+            if len(chunk) == 1 and not with_node:
                 fail(slot, chunk[0], reason)
-            else:  # whose fault is unknown: retry each alone, uncounted
+            else:  # whose fault is unknown, or the node's: retry each alone, uncounted
                 solo.update(job.key for job in chunk)
                 queue.extendleft(reversed(chunk))
 
-        while queue or any(lines):
-            for slot in slots:
-                if queue and not lines[slot]:
-                    submit(slot)
-            if self._typical_s() < self.prefetch_below_s:
-                for slot in slots:
-                    if len(queue) > len(slots) and len(lines[slot]) == 1:
+        try:
+            while queue or any(lines):
+                self._check_placement()
+                ready_slots = self._ready_slots()
+                for slot in ready_slots:
+                    if queue and not lines[slot]:
                         submit(slot)
-            heads = {lines[slot][0][0]: slot for slot in slots if lines[slot]}
-            ready, _ = ray.wait(list(heads), num_returns=1, timeout=poll_s)
-            for ref in ready:
-                slot = heads[ref]
-                _, chunk, _ = lines[slot].popleft()
-                if lines[slot]:
-                    lines[slot][0][2] = time.monotonic()
-                try:
-                    results = ray.get(ref, timeout=60)
-                except UserError:
-                    raise
-                except (ray.exceptions.RayActorError, ray.exceptions.GetTimeoutError) as exc:
-                    lose_actor(slot, chunk, f"worker lost ({type(exc).__name__})")
+                if self._typical_s() < self.prefetch_below_s:
+                    for slot in ready_slots:
+                        if len(queue) > len(ready_slots) and len(lines[slot]) == 1:
+                            submit(slot)
+                heads = {lines[slot][0][0]: slot for slot in ready_slots if lines[slot]}
+                probes = {self._probes[slot]: slot for slot in self._starting()}
+                if not heads and not probes:
+                    time.sleep(poll_s)
                     continue
-                except ray.exceptions.RayTaskError as exc:
-                    cause = getattr(exc, "cause", None)
-                    if isinstance(cause, UserError):
-                        raise cause from None
-                    results = [error_line(cause or exc)] * len(chunk)
-                for job, result in zip(chunk, results):
-                    if isinstance(result, str):  # the evaluation raised in the worker
-                        fail(slot, job, result)
+                ready, _ = ray.wait(list(heads) + list(probes), num_returns=1, timeout=poll_s)
+                for ref in ready:
+                    if ref in probes:
+                        self._settle(probes[ref])
                         continue
-                    self._recent.append(result.seconds)
-                    on_result(job, result, self.actors[slot])
-            now = time.monotonic()
-            for slot in slots:
-                if lines[slot] and now - lines[slot][0][2] > self.eval_timeout_s * len(lines[slot][0][1]):
-                    chunk = lines[slot].popleft()[1]
-                    lose_actor(slot, chunk, f"timed out after {self.eval_timeout_s:.0f}s")
+                    slot = heads[ref]
+                    _, chunk, _ = lines[slot].popleft()
+                    if lines[slot]:
+                        lines[slot][0][2] = time.monotonic()
+                    try:
+                        results = ray.get(ref, timeout=60)
+                    except UserError:
+                        raise
+                    except ray.exceptions.RayActorError as exc:
+                        lose_actor(slot, chunk, f"worker lost ({type(exc).__name__})", node_check=True)
+                        continue
+                    except ray.exceptions.GetTimeoutError as exc:
+                        lose_actor(slot, chunk, f"worker lost ({type(exc).__name__})")
+                        continue
+                    except ray.exceptions.RayTaskError as exc:
+                        cause = getattr(exc, "cause", None)
+                        if isinstance(cause, UserError):
+                            raise cause from None
+                        results = [error_line(cause or exc)] * len(chunk)
+                    for job, result in zip(chunk, results):
+                        if isinstance(result, str):  # the evaluation raised in the worker
+                            fail(slot, job, result)
+                            continue
+                        self._recent.append(result.seconds)
+                        on_result(job, result, self.actors[slot])
+                now = time.monotonic()
+                for slot in self._ready_slots():
+                    if lines[slot] and now - lines[slot][0][2] > self.eval_timeout_s * len(lines[slot][0][1]):
+                        chunk = lines[slot].popleft()[1]
+                        lose_actor(slot, chunk, f"timed out after {self.eval_timeout_s:.0f}s")
+        finally:
+            self._lines = []
 
     def shutdown(self) -> None:
         for actor in self.actors:

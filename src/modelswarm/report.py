@@ -17,8 +17,9 @@ from .io import atomic_write_json
 
 def finish(prep, rd, swarm, evals, elapsed_s: float) -> dict[str, Any]:
     config, bank = prep.config, prep.bank
-    export_particle(rd.best_dir, bank, swarm.g, config.base_model, score=swarm.g_score,
-                    extra={"run": config.name, "iterations": swarm.iteration, "utility": config.utility.kind})
+    with rd.writing(rd.best_dir):
+        export_particle(rd.best_dir, bank, swarm.g, config.base_model, score=swarm.g_score,
+                        extra={"run": config.name, "iterations": swarm.iteration, "utility": config.utility.kind})
     table = baseline_table(prep, evals, {"global best": swarm.g})
     summary = {
         "name": config.name,
@@ -39,10 +40,12 @@ def finish(prep, rd, swarm, evals, elapsed_s: float) -> dict[str, Any]:
         "baselines": table,
         "best_dir": str(rd.best_dir),
     }
-    atomic_write_json(rd.summary_file, summary)
+    with rd.writing(rd.summary_file):
+        atomic_write_json(rd.summary_file, summary)
     from .plot import plot_run
 
-    plot_run(rd.path)
+    with rd.writing(rd.path / "utility.png"):
+        plot_run(rd.path)
     return summary
 
 

@@ -10,13 +10,16 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import math
+import re
 import shutil
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Optional
+from typing import Any, Iterable, Iterator, Optional
 
 import numpy as np
 
@@ -26,6 +29,31 @@ from .io import append_line, atomic_write_json, atomic_write_text
 from .swarm import Swarm
 
 STATE_VERSION = 2  # 2: the official restart and stop rules (per-particle best_at, no stale counters)
+NO_SPACE = {
+    errno.ENOSPC: "no space left on device",
+    errno.EFBIG: "file too large (the process's file size limit, or the filesystem's largest file)",
+    errno.EDQUOT: "disk quota exceeded",
+}
+
+
+@contextmanager
+def no_space(path: str | Path, then: str) -> Iterator[None]:
+    """A full disk (or quota, or file size limit) while writing `path` becomes a one-line
+    UserError naming it; `then` says what to do. Other errors pass through."""
+    try:
+        yield
+    except Exception as exc:
+        why = NO_SPACE.get(errno_of(exc))  # type: ignore[arg-type]
+        if why is None:
+            raise
+        raise UserError(path, f"{why} while writing it; {then}") from None
+
+
+def errno_of(exc: BaseException) -> Optional[int]:
+    if isinstance(exc, OSError):
+        return exc.errno
+    found = re.search(r"\(os error (\d+)\)", str(exc))  # Rust I/O errors (safetensors) carry it in the text
+    return int(found.group(1)) if found else None
 
 
 def coeff_hash(coeffs: Iterable[float]) -> str:
@@ -82,12 +110,22 @@ class RunDir:
     def exists(self) -> bool:
         return self.config_file.is_file()
 
+    def writing(self, path: Path):
+        """Around a write into the run: a full disk is a UserError saying how to go on."""
+        if not self.exists():
+            return no_space(path, "nothing of the run is written yet: free some space, then start it again")
+        return no_space(path, "the run is saved up to its last complete step: free some space, then "
+                              f"resume with `modelswarm resume {self.path}`")
+
     def create(self, config: Config, names: tuple[str, ...], sources: tuple[str, ...],
                config_source: Optional[Path] = None) -> None:
         self.path.mkdir(parents=True, exist_ok=True)
         source = str(Path(config_source).resolve()) if config_source else None
-        atomic_write_json(self.experts_file, {"names": list(names), "sources": list(sources), "config_source": source})
-        atomic_write_text(self.config_file, dump_config(config))
+        with self.writing(self.experts_file):
+            atomic_write_json(self.experts_file, {"names": list(names), "sources": list(sources),
+                                                  "config_source": source})
+        with self.writing(self.config_file):
+            atomic_write_text(self.config_file, dump_config(config))
 
     def load_config(self) -> Config:
         if not self.exists():
@@ -116,7 +154,8 @@ class RunDir:
     # --- snapshot ----------------------------------------------------------------------
 
     def save_state(self, swarm: Swarm, extra: dict[str, Any]) -> None:
-        atomic_write_json(self.state_file, {"version": STATE_VERSION, "swarm": swarm.to_json(), **extra})
+        with self.writing(self.state_file):
+            atomic_write_json(self.state_file, {"version": STATE_VERSION, "swarm": swarm.to_json(), **extra})
 
     def load_state(self, config: Config) -> tuple[Optional[Swarm], dict[str, Any]]:
         self.drop_leftovers()
@@ -140,7 +179,8 @@ class RunDir:
     # --- journal -----------------------------------------------------------------------
 
     def append(self, ev: Evaluation) -> None:
-        append_line(self.journal_file, ev.to_json())
+        with self.writing(self.journal_file):
+            append_line(self.journal_file, ev.to_json())
 
     def read_journal(self) -> list[Evaluation]:
         if not self.journal_file.exists():
@@ -159,5 +199,6 @@ class RunDir:
                 raise UserError(f"{self.journal_file}:{lineno}", f"corrupt journal line ({exc})") from None
         if torn.strip():
             # drop the torn tail so later appends start on a fresh line
-            atomic_write_text(self.journal_file, "\n".join(complete) + ("\n" if complete else ""))
+            with self.writing(self.journal_file):
+                atomic_write_text(self.journal_file, "\n".join(complete) + ("\n" if complete else ""))
         return out
