@@ -95,7 +95,7 @@ def test_bfloat16_workers_compose_and_score(world, setup):
 @pytest.fixture(scope="module")
 def biased_world(tmp_path_factory):
     """A tiny Llama with attention biases and two adapters that also train the q/v biases
-    (bias='lora_only') and a modules_to_save copy of lm_head: the tensors besides A and B."""
+    (bias='all') and a modules_to_save copy of lm_head: the tensors besides A and B."""
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM, LlamaConfig, LlamaForCausalLM
 
@@ -110,7 +110,7 @@ def biased_world(tmp_path_factory):
     for k, name in enumerate(["a", "b"]):
         model = get_peft_model(AutoModelForCausalLM.from_pretrained(root / "base"),
                                LoraConfig(r=2, lora_alpha=4, target_modules=["q_proj", "v_proj"],
-                                          modules_to_save=["lm_head"], bias="lora_only"))
+                                          modules_to_save=["lm_head"], bias="all"))
         torch.manual_seed(k + 1)
         with torch.no_grad():
             for n, p in model.named_parameters():
@@ -160,5 +160,5 @@ def test_an_adapter_tensor_the_base_lacks_is_refused_before_any_worker(biased_wo
 
     bank = load_bank(str(biased_world / "experts"))
     plain = make_base(tmp_path / "plain", layers=1)  # same shapes, but no attention biases
-    with pytest.raises(UserError, match=r"adapter tensor .*q_proj.base_layer.bias: .*q_proj.bias does not exist"):
+    with pytest.raises(UserError, match=r"adapter tensor .*_proj\S*\.bias: .*_proj\.bias does not exist"):
         check_against_base(bank.layout, plain)
