@@ -10,6 +10,7 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
 from pathlib import Path
 
 import numpy as np
@@ -136,7 +137,14 @@ def assert_consistent(run_dir: Path, killed: bool = False) -> None:
         assert not list(run_dir.glob(".*.tmp")), "no stray temporary files are left as if they were state"
 
 
-def kill_group(proc: subprocess.Popen) -> None:
+def tagged_env() -> tuple[dict[str, str], str]:
+    """The environment for a driver that kill_group may crash: its Ray processes inherit the
+    tag, so kill_group finds them without touching any other Ray on the machine."""
+    tag = uuid.uuid4().hex
+    return {**os.environ, "MODELSWARM_TEST_TAG": tag}, tag
+
+
+def kill_group(proc: subprocess.Popen, tag: str) -> None:
     """A crash: the driver, its local Ray, and the Ray workers (which live in sessions of
     their own, so killpg alone would leave them burning the CPUs while they notice)."""
     import psutil
@@ -150,7 +158,8 @@ def kill_group(proc: subprocess.Popen) -> None:
     for p in psutil.process_iter(["cmdline"]):
         try:
             cmd = p.info["cmdline"] or []
-            if cmd and cmd[0].startswith("ray::") and me not in [q.pid for q in p.parents()]:
+            if (cmd and cmd[0].startswith("ray::") and me not in [q.pid for q in p.parents()]
+                    and p.environ().get("MODELSWARM_TEST_TAG") == tag):
                 p.kill()
         except psutil.Error:
             pass
@@ -166,8 +175,9 @@ def test_sigkill_at_random_points_then_resume_equals_an_uninterrupted_run(world,
     journal_sizes = []
     for attempt in range(3):
         args = ["run", cfg, "--no-live"] if attempt == 0 else ["resume", run_dir, "--no-live"]
+        env, tag = tagged_env()
         proc = subprocess.Popen([sys.executable, "-m", "modelswarm.cli", *map(str, args)],
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True, env=env)
         journal = run_dir / "evaluations.jsonl"
         before = len(journal.read_text().splitlines()) if journal.exists() else 0
         target = before + rng.randint(1, 12)  # somewhere inside an iteration of 6 evaluations
@@ -176,7 +186,7 @@ def test_sigkill_at_random_points_then_resume_equals_an_uninterrupted_run(world,
             if journal.exists() and len(journal.read_text().splitlines()) >= target:
                 break
             time.sleep(0.01)
-        kill_group(proc)
+        kill_group(proc, tag)
         assert_consistent(run_dir, killed=True)
         journal_sizes.append(len(journal.read_text().splitlines()))
     r = cli("resume", run_dir, "--no-live")
