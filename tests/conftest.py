@@ -46,7 +46,7 @@ def write_config(path: Path, world: dict, runs_dir: Path, **over) -> Path:
         "experts": str(world["experts"]),
         "seed": 0,
         "utility": {"kind": "multiple_choice", "data": str(world["val"]), "test_data": str(world["test"]),
-                    "batch_size": 32},
+                    "batch_sequences": 32, "head_rows": 32},
         "swarm": {"size": 6, "max_iterations": 6, "patience": 4, "restart_patience": 3},
         "workers": {"count": 2, "num_cpus": 1},
     }

@@ -48,9 +48,7 @@ def prepare(config: Config, config_path: Optional[Path] = None) -> Prepared:
         if p not in sys.path:
             sys.path.insert(0, p)
     utility = make_utility(config.utility)
-    splits = {"val": utility.load(config.utility.data)}
-    if config.utility.test_data:
-        splits["test"] = utility.load(config.utility.test_data)
+    splits = {s: ex for s in ("val", "test") if (ex := utility.load_split(s)) is not None}
     bank = load_bank(config.experts)
     check_against_base(bank.layout, config.base_model)
     size = config.swarm.size

@@ -3,8 +3,10 @@
 A utility is a class with two methods:
   load(path)                                 -> list of validated examples (coordinator, early)
   score(model, tokenizer, examples, bound)   -> Score (in a worker, on the composed model)
-Register it with @register("name") in its own module under utilities/; that is all it takes
-to make `utility.kind: name` work.
+and, when it has keys of its own, a nested `Params(UtilityParams)` declaring them (with a
+description each): they are written under `utility:` next to the common keys, validated by
+the config, and read as `self.params.<key>`. Register it with @register("name") in its own
+module under utilities/; that is all it takes to make `utility.kind: name` work.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from typing import Any, Callable, Optional
 
 import torch
 
-from ..config import UtilityConfig
+from ..config import UtilityConfig, UtilityParams
 
 REGISTRY: dict[str, type["Utility"]] = {}
 
@@ -35,16 +37,30 @@ class Score:
     per_example: Optional[list[float]] = None  # 1/0 correctness where the utility has it
     early_exit: bool = False  # value is an upper bound: scoring stopped below the bound
     answers: Optional[list[Any]] = None  # per-example answers, for the end-of-run ensemble vote
+    parts: Optional[dict[str, float]] = None  # per-part scores of a utility made of parts
 
 
 class Utility:
     kind = "?"
+    Params: type[UtilityParams] = UtilityParams  # the kind's own config keys
+    needs_data = True  # False for kinds whose parts bring their own data files
 
     def __init__(self, config: UtilityConfig):
         self.config = config
+        self.params = config.params
 
     def load(self, path: str | Path) -> list[dict[str, Any]]:
         raise NotImplementedError
+
+    def load_split(self, split: str) -> Optional[list[dict[str, Any]]]:
+        """The examples of "val" (cut to max_examples) or "test" (whole); None if not configured."""
+        path = self.config.data if split == "val" else self.config.test_data
+        if path is None:
+            return None
+        examples = self.load(path)
+        if split == "val" and self.config.max_examples is not None:
+            examples = examples[: self.config.max_examples]
+        return examples
 
     def score(self, model: torch.nn.Module, tokenizer: Any, examples: list[dict[str, Any]],
               bound: Optional[float] = None) -> Score:

@@ -59,7 +59,7 @@ def may_still_match(text: str, answer: str) -> bool:
 class ExactMatch(Utility):
     def load(self, path):
         examples = []
-        for lineno, obj in read_jsonl(path, self.config.max_examples):
+        for lineno, obj in read_jsonl(path):
             where = f"{path}:{lineno}"
             require(obj, "prompt", str, where)
             answer = require(obj, "answer", (str, int, float), where)
@@ -94,7 +94,7 @@ class ExactMatch(Utility):
         common = dict(pad_id=pad_id(tokenizer), stops=stops, max_new_tokens=cfg.max_new_tokens, needs_more=needs_more)
         if shares_prefixes(model, cfg):
             finished = tree_greedy_decode(model, prompts, lambda lengths: length_batches(lengths, cfg),
-                                          cap=tree_cap(cfg), decode_rows=cfg.batch_size, **common)
+                                          cap=tree_cap(cfg), decode_rows=cfg.decode_rows, **common)
         else:
             finished = greedy_decode(model, prompts, length_batches([len(p) for p in prompts], cfg), **common)
         for k, ids in finished:
