@@ -278,7 +278,7 @@ def test_a_failure_is_retried_after_a_resume_never_replayed(tmp_path):
     rd.append(Evaluation(iteration=1, particle=0, hash="ok", coeffs=[1.0, 0.0], score=0.5, seconds=0.1))
     rd.append(Evaluation(iteration=1, particle=1, hash="bad", coeffs=[0.0, 1.0], score=float("nan"), seconds=0.0,
                          error="RuntimeError: boom (after 3 attempts)"))
-    cache = Evaluations(rd, pool_factory=lambda: None, progress=None).cache
+    cache = Evaluations(rd, pool_factory=lambda: None).cache
     assert set(cache) == {"val:ok"}
 
 
