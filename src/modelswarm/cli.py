@@ -20,6 +20,8 @@ app = typer.Typer(add_completion=False, pretty_exceptions_enable=False, no_args_
                   help="Compose LLM experts by particle-swarm search in weight space (Model Swarms).")
 experts_app = typer.Typer(no_args_is_help=True, help="Make or inspect experts.")
 app.add_typer(experts_app, name="experts")
+data_app = typer.Typer(no_args_is_help=True, help="Bring validation data into modelswarm's format.")
+app.add_typer(data_app, name="data")
 console = Console()
 
 ADDRESS = typer.Option(None, "--address", help="Ray cluster: auto, HOST:PORT or ray://HOST:PORT (default: local Ray)")
@@ -295,6 +297,19 @@ def make_tiny(out: Path = typer.Argument(Path("experts/tiny"), help="where to wr
 
     paths = build_world(out)
     console.print(f"tiny world written under {out}: " + ", ".join(f"{k}={v}" for k, v in paths.items()))
+
+
+@data_app.command("import-official")
+def data_import_official(
+    file: Path = typer.Argument(..., help="an official data file (model_swarm data/eval/*.json: {dev, test})"),
+    out_dir: Path = typer.Argument(..., help="where dev.jsonl and test.jsonl go"),
+) -> None:
+    """Turn one of the official repo's task files into dev.jsonl (utility.data) and test.jsonl (utility.test_data)."""
+    from .official_data import import_official, suggested_kind
+
+    counts = import_official(file, out_dir)
+    console.print(", ".join(f"{out_dir / name}: {n} examples" for name, n in counts.items())
+                  + f" (for utility.kind {suggested_kind(out_dir)})", highlight=False)
 
 
 def main() -> None:
