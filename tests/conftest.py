@@ -57,3 +57,18 @@ def write_config(path: Path, world: dict, runs_dir: Path, **over) -> Path:
             cfg[k] = v
     path.write_text(yaml.safe_dump(cfg))
     return path
+
+
+def utility_of(kind: str, **keys):
+    """A utility of `kind` from the keys a YAML `utility:` section would hold (common and kind-specific)."""
+    import dataclasses
+
+    from modelswarm.config import UtilityConfig
+    from modelswarm.utilities import REGISTRY, make_utility
+
+    common = {f.name for f in dataclasses.fields(UtilityConfig)}
+    cfg = UtilityConfig(kind=kind, **{k: v for k, v in keys.items() if k in common})
+    own = {k: v for k, v in keys.items() if k not in common}
+    util = make_utility(cfg)
+    util.params = REGISTRY[kind].Params(**own)
+    return util

@@ -319,3 +319,14 @@ def _merge(base: dict, extra: dict) -> dict:
 
 def dump_config(config: Config) -> str:
     return yaml.safe_dump(config.to_dict(), sort_keys=False)
+
+
+# --- per-kind utility parameters (stand-in until config.py moves to pydantic on main) -------
+
+from pydantic import BaseModel, ConfigDict  # noqa: E402
+
+
+class UtilityParams(BaseModel):
+    """The parameters a utility kind declares (its nested `Params` class)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")

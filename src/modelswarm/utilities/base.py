@@ -15,7 +15,7 @@ from typing import Any, Callable, Optional
 
 import torch
 
-from ..config import UtilityConfig
+from ..config import UtilityConfig, UtilityParams
 
 REGISTRY: dict[str, type["Utility"]] = {}
 
@@ -35,13 +35,27 @@ class Score:
     per_example: Optional[list[float]] = None  # 1/0 correctness where the utility has it
     early_exit: bool = False  # value is an upper bound: scoring stopped below the bound
     answers: Optional[list[Any]] = None  # per-example answers, for the end-of-run ensemble vote
+    parts: Optional[dict[str, float]] = None  # multitask: each part's score
+    counts: Optional[dict[str, int]] = None  # events worth a line in the journal (llm_judge: unparsable ratings)
 
 
 class Utility:
     kind = "?"
+    Params: type[UtilityParams] = UtilityParams  # the kind's own keys under `utility:` (none by default)
+    needs_data: bool = True  # a top-level utility.data (multitask: its parts have the data)
 
-    def __init__(self, config: UtilityConfig):
+    def __init__(self, config: UtilityConfig, params: Optional[UtilityParams] = None):
         self.config = config
+        self.params = params if params is not None else getattr(config, "params", None) or self.Params()
+
+    def check(self) -> None:
+        """Coordinator-side checks beyond the config's (a model directory, a template):
+        raise UserError naming the key, before any worker starts. Loads no weights."""
+
+    def load_split(self, split: str) -> Optional[list[dict[str, Any]]]:
+        """The examples of "val" (utility.data) or "test" (utility.test_data; None without one)."""
+        path = self.config.data if split == "val" else self.config.test_data
+        return None if path is None else self.load(path)
 
     def load(self, path: str | Path) -> list[dict[str, Any]]:
         raise NotImplementedError
