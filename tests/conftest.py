@@ -64,11 +64,9 @@ def utility_of(kind: str, **keys):
     import dataclasses
 
     from modelswarm.config import UtilityConfig
-    from modelswarm.utilities import REGISTRY, make_utility
+    from modelswarm.utilities import REGISTRY
 
     common = {f.name for f in dataclasses.fields(UtilityConfig)}
     cfg = UtilityConfig(kind=kind, **{k: v for k, v in keys.items() if k in common})
     own = {k: v for k, v in keys.items() if k not in common}
-    util = make_utility(cfg)
-    util.params = REGISTRY[kind].Params(**own)
-    return util
+    return REGISTRY[kind](cfg, REGISTRY[kind].Params(**own))

@@ -235,7 +235,8 @@ def plan(
         f"experts: {p.experts} ({p.kind}), particles: {p.particles}\n"
         f"expert bank: {p.bank_params:,} parameters per expert, {p.bank_mb} MB in all (shared by a node's workers)\n"
         f"base model: {p.base_params:,} parameters, {p.base_mb} MB as {cfg.workers.dtype}\n"
-        f"per worker: about {p.worker_mb} MB plus the Python/torch runtime, x {cfg.workers.count} workers\n"
+        + "".join(f"{name}: {mb} MB in each worker, next to the particle model\n" for name, mb in p.side_models.items())
+        + f"per worker: about {p.worker_mb} MB plus the Python/torch runtime, x {cfg.workers.count} workers\n"
         f"validation: {p.val_examples} examples, test: {p.test_examples}\n"
         f"evaluations: {p.evals_per_iteration} per iteration, at most {p.max_evaluations} in all\n"
         f"time (from a {p.warmup_examples}-example warm-up): {fmt_s(p.seconds_per_eval)} per evaluation, "

@@ -48,9 +48,11 @@ def prepare(config: Config, config_path: Optional[Path] = None) -> Prepared:
         if p not in sys.path:
             sys.path.insert(0, p)
     utility = make_utility(config.utility)
-    splits = {"val": utility.load(config.utility.data)}
-    if config.utility.test_data:
-        splits["test"] = utility.load(config.utility.test_data)
+    utility.check()  # side models (reward model, judge), templates: before any worker starts
+    splits = {"val": utility.load_split("val")}
+    test = utility.load_split("test")
+    if test is not None:
+        splits["test"] = test
     bank = load_bank(config.experts)
     check_against_base(bank.layout, config.base_model)
     size = config.swarm.size
@@ -143,14 +145,15 @@ class Evaluations:
                 else:
                     ev = Evaluation(**head, score=float(result.score), seconds=round(result.seconds, 4),
                                     worker=result.worker, per_example=result.per_example, answers=result.answers,
-                                    bound=job.bound if result.early_exit else None)
+                                    bound=job.bound if result.early_exit else None, parts=result.parts,
+                                    counts=result.counts)
                 self.run_dir.append(ev)  # durable before it is used
                 if not ev.failed:
                     self.cache[self._key(split, job.key)] = ev
                 self.computed += 1
                 for i in todo[job.key]:
                     out[i] = ev
-                    self.progress.evaluation(particles[i], ev.worker, ev.error)
+                    self.progress.evaluation(particles[i], ev.worker, ev.error, parts=ev.parts, counts=ev.counts)
 
             self.pool.run(jobs, done)
         return out  # type: ignore[return-value]

@@ -52,6 +52,10 @@ class Utility:
         """Coordinator-side checks beyond the config's (a model directory, a template):
         raise UserError naming the key, before any worker starts. Loads no weights."""
 
+    def side_models(self) -> dict[str, float]:
+        """Models a worker holds besides the particle (a reward model, a judge): name -> MB."""
+        return {}
+
     def load_split(self, split: str) -> Optional[list[dict[str, Any]]]:
         """The examples of "val" (utility.data) or "test" (utility.test_data; None without one)."""
         path = self.config.data if split == "val" else self.config.test_data
