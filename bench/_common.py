@@ -38,7 +38,7 @@ def prepared(model: str, workers: int, tmp: Path) -> Prepared:
         cfg = tmp / "tiny.yaml"
         cfg.write_text(yaml.safe_dump({
             "base_model": str(w["base"]), "experts": str(w["experts"]),
-            "utility": {"kind": "multiple_choice", "data": str(w["val"]), "batch_size": 64},
+            "utility": {"kind": "multiple_choice", "data": str(w["val"]), "batch_sequences": 64, "head_rows": 64},
         }))
         return prepare(load_config(cfg, over), cfg)
     from modelswarm.demo.smollm import ensure_base

@@ -83,7 +83,7 @@ def run_demo(args, tmp: Path) -> dict:
         world = tmp / "world"
         cfg = {"base_model": str(world / "base_model"), "experts": str(world / "lora"), "seed": 0,
                "utility": {"kind": "multiple_choice", "data": str(world / "data" / "val.jsonl"),
-                           "test_data": str(world / "data" / "test.jsonl"), "batch_size": 32},
+                           "test_data": str(world / "data" / "test.jsonl"), "batch_sequences": 32, "head_rows": 32},
                "swarm": {"size": 6, "patience": 4, "restart_patience": 3}}
         command = ["run"]
     cfg["runs_dir"] = str(tmp / "runs")

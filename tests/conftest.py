@@ -46,7 +46,7 @@ def write_config(path: Path, world: dict, runs_dir: Path, **over) -> Path:
         "experts": str(world["experts"]),
         "seed": 0,
         "utility": {"kind": "multiple_choice", "data": str(world["val"]), "test_data": str(world["test"]),
-                    "batch_size": 32},
+                    "batch_sequences": 32, "head_rows": 32},
         "swarm": {"size": 6, "max_iterations": 6, "patience": 4, "restart_patience": 3},
         "workers": {"count": 2, "num_cpus": 1},
     }
@@ -61,12 +61,7 @@ def write_config(path: Path, world: dict, runs_dir: Path, **over) -> Path:
 
 def utility_of(kind: str, **keys):
     """A utility of `kind` from the keys a YAML `utility:` section would hold (common and kind-specific)."""
-    import dataclasses
-
     from modelswarm.config import UtilityConfig
-    from modelswarm.utilities import REGISTRY
+    from modelswarm.utilities import make_utility
 
-    common = {f.name for f in dataclasses.fields(UtilityConfig)}
-    cfg = UtilityConfig(kind=kind, **{k: v for k, v in keys.items() if k in common})
-    own = {k: v for k, v in keys.items() if k not in common}
-    return REGISTRY[kind](cfg, REGISTRY[kind].Params(**own))
+    return make_utility(UtilityConfig.model_validate({"kind": kind, **keys}))

@@ -27,7 +27,6 @@ def test_minimal_config_gets_the_papers_defaults(tmp_path):
     assert s.size is None and s.crossover_max_weight == 2.0
     # the official switches, all off: random r, restarts on, nothing dropped
     assert (s.weight_randomness, s.restart, s.drop_iteration, s.drop_particle) == (True, True, 0.0, 0.0)
-    assert cfg.composition.lora_mode == "ab"
 
 
 def test_relative_paths_become_absolute(tmp_path, monkeypatch):
@@ -97,3 +96,49 @@ def test_a_swarm_smaller_than_the_expert_count_is_refused_before_anything_starts
     with pytest.raises(UserError, match=r"c.yaml: key 'swarm.size' is 2, fewer than the 3 experts"):
         prepare(load_config(path), path)
     assert not (tmp_path / "runs").exists()
+
+
+def test_the_readme_config_table_is_generated_from_the_field_descriptions():
+    from pathlib import Path
+
+    from modelswarm.config_doc import config_table
+
+    readme = (Path(__file__).parents[1] / "README.md").read_text(encoding="utf-8")
+    assert config_table() in readme, "run: python -m modelswarm.config_doc --write"
+
+
+def test_every_config_key_has_a_description():
+    from modelswarm.config import Config, SwarmParams, UtilityConfig, WorkersConfig
+    from modelswarm.utilities import REGISTRY
+
+    models = [Config, SwarmParams, UtilityConfig, WorkersConfig, *(u.Params for u in REGISTRY.values())]
+    for model in models:
+        for name, field in model.model_fields.items():
+            assert field.description, f"{model.__name__}.{name}"
+
+
+def test_a_utility_key_of_another_kind_is_refused_with_a_suggestion(tmp_path):
+    with pytest.raises(UserError, match=r"unknown key 'utility.functon' \(did you mean 'utility.function'\?\)"):
+        load_config(write(tmp_path, MINIMAL.replace("multiple_choice, data: val.jsonl",
+                                                    "python, data: val.jsonl, functon: m:f")))
+    with pytest.raises(UserError, match="unknown key 'utility.function'"):
+        load_config(write(tmp_path, MINIMAL.replace("data: val.jsonl}", "data: val.jsonl, function: m:f}")))
+
+
+def test_the_older_batch_size_sets_all_three_batching_keys_with_a_warning(tmp_path):
+    warnings = []
+    cfg = load_config(write(tmp_path, MINIMAL.replace("data: val.jsonl}", "data: val.jsonl, batch_size: 7}")
+                            + "composition: {granularity: global, lora_mode: ab}\n"), warn=warnings.append)
+    u = cfg.utility
+    assert (u.batch_sequences, u.decode_rows, u.head_rows) == (7, 7, 7)
+    assert len(warnings) == 2 and "utility.batch_size" in warnings[1] and "composition" in warnings[0]
+
+
+def test_a_config_round_trips_through_its_dump(tmp_path):
+    from modelswarm.config import dump_config
+
+    cfg = load_config(write(tmp_path, MINIMAL.replace("multiple_choice, data: val.jsonl",
+                                                      "python, data: val.jsonl, function: 'm:f'")))
+    again = load_config(write(tmp_path, dump_config(cfg)))
+    assert again.utility == cfg.utility and again.utility.params.function == "m:f"
+    assert again.model_dump(exclude={"runs_dir"}) == cfg.model_dump(exclude={"runs_dir"})

@@ -68,7 +68,7 @@ def test_exact_match_modes_score_generate_outputs_by_the_official_rule(world, ev
     rows = [{"prompt": p, "answer": (t[:2] if k % 4 == 0 else t[-2:]).strip() or "#" if k % 2 == 0 else "#"}
             for k, (p, t) in enumerate(zip(prompts, texts))]
     path = write_jsonl(tmp_path / "em.jsonl", rows)
-    util = utility_of("exact_match", data=str(path), max_new_tokens=6, match=match, last_words=2, batch_size=4)
+    util = utility_of("exact_match", data=str(path), max_new_tokens=6, match=match, last_words=2, batch_sequences=4, decode_rows=3)
     examples = util.load(path)
     marks = [float(rule(r["answer"], t)) for r, t in zip(rows, texts)]
     score = util.score(evaluator.model, evaluator.tokenizer, examples)

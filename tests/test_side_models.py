@@ -65,7 +65,7 @@ def hand_reward(rm_dir, prompt: str, response: str) -> tuple[float, int]:
 @pytest.mark.parametrize("mode", ["default", "concise", "verbose"])
 def test_reward_utility_is_the_reward_model_on_generates_outputs(models, mode):
     util = utility_of("reward_model", data=str(models["data"]), max_new_tokens=12, reward_model=str(models["rm"]),
-                      mode=mode, reward_low=-0.5, reward_high=0.5, length_low=2, length_high=14, batch_size=4)
+                      mode=mode, reward_low=-0.5, reward_high=0.5, length_low=2, length_high=14, batch_sequences=4, decode_rows=3)
     util.check()
     examples = util.load(models["data"])
     score = util.score(models["model"], models["tok"], examples)
@@ -97,7 +97,7 @@ def test_the_rating_parse_is_strict(reply, want):
 
 
 def test_judge_utility_is_the_mean_parsed_rating_over_ten_and_counts_unparsable(models):
-    common = dict(data=str(models["data"]), max_new_tokens=6, judge_model=str(models["judge"]), batch_size=4)
+    common = dict(data=str(models["data"]), max_new_tokens=6, judge_model=str(models["judge"]), batch_sequences=4, decode_rows=3)
     util = utility_of("llm_judge", **common, judge_max_new_tokens=5)
     util.check()
     examples = util.load(models["data"])

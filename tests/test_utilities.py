@@ -1,6 +1,5 @@
 """Utilities score a model on validation examples: batched, exact, strict about their input."""
 
-import dataclasses
 import json
 
 import pytest
@@ -30,10 +29,15 @@ def mc(world, **kw):
     return make_utility(UtilityConfig(kind="multiple_choice", data=str(world["val"]), **kw))
 
 
+def every_size(n: int) -> dict:
+    """Every batching size set to n."""
+    return dict(batch_sequences=n, decode_rows=n, head_rows=n)
+
+
 def test_multiple_choice_is_the_same_for_any_batch_size_with_or_without_prefix_sharing(world, evaluator):
     evaluator.composer.apply([0.4, 0.1, 0.5])
     val = mc(world).load(world["val"])
-    sizes = [dict(batch_size=1), dict(batch_size=7), dict(batch_size=64), dict(batch_size=64, batch_tokens=40)]
+    sizes = [every_size(1), every_size(7), every_size(64), dict(every_size(64), batch_tokens=40)]
     sizes += [dict(kw, prefix_sharing=False) for kw in sizes]
     results = [mc(world, **kw).score(evaluator.model, evaluator.tokenizer, val) for kw in sizes]
     assert all(r.per_example == results[0].per_example and r.value == results[0].value for r in results)
@@ -41,7 +45,7 @@ def test_multiple_choice_is_the_same_for_any_batch_size_with_or_without_prefix_s
 
 def test_batches_hold_similar_lengths_within_both_caps():
     lengths = [3, 9, 5, 9, 1, 7, 2]
-    cfg = UtilityConfig(kind="exact_match", data="x", batch_size=3, batch_tokens=20)
+    cfg = UtilityConfig(kind="exact_match", data="x", batch_sequences=3, batch_tokens=20)
     batches = length_batches(lengths, cfg)
     assert sorted(k for b in batches for k in b) == list(range(7))
     assert [[lengths[k] for k in b] for b in batches] == [[9, 9], [7, 5], [3, 2, 1]]
@@ -95,8 +99,13 @@ def test_multiple_choice_input_errors_name_file_and_line(tmp_path, world):
         util.load(tmp_path / "missing.jsonl")
 
 
-def test_max_examples_takes_the_first_n(world):
-    assert len(mc(world, max_examples=5).load(world["val"])) == 5
+def test_max_examples_takes_the_first_n_validation_examples_and_leaves_the_test_split_whole(world):
+    cut = make_utility(UtilityConfig(kind="multiple_choice", data=str(world["val"]), test_data=str(world["test"]),
+                                     max_examples=5))
+    whole = mc(world)
+    assert cut.load_split("val") == whole.load(world["val"])[:5]
+    assert cut.load_split("test") == whole.load(world["test"])
+    assert whole.load_split("test") is None  # no test_data configured
 
 
 @pytest.mark.parametrize("got, want, same", [
@@ -115,7 +124,7 @@ def test_exact_match_generation_is_batch_invariant(world, evaluator, tmp_path):
     outs = []
     for bs, bt, sharing in ((1, None, True), (4, None, True), (32, None, True), (32, 7, True), (32, 7, False),
                             (1, None, False)):
-        util = make_utility(UtilityConfig(kind="exact_match", data=str(path), batch_size=bs, batch_tokens=bt,
+        util = make_utility(UtilityConfig(kind="exact_match", data=str(path), **every_size(bs), batch_tokens=bt,
                                           max_new_tokens=3, prefix_sharing=sharing))
         outs.append(util.generate(evaluator.model, evaluator.tokenizer, util.load(path)))
     assert all(out == outs[0] for out in outs)
@@ -179,7 +188,7 @@ def test_greedy_tokens_are_the_argmax_of_the_whole_head(bias):
 def test_exact_match_stops_rows_early_without_changing_a_mark(world, evaluator, tmp_path):
     path = write_jsonl(tmp_path / "em.jsonl", em_rows())
     evaluator.composer.apply([0.2, 0.0, 0.8])
-    util = make_utility(UtilityConfig(kind="exact_match", data=str(path), batch_size=6, max_new_tokens=4))
+    util = make_utility(UtilityConfig(kind="exact_match", data=str(path), **every_size(6), max_new_tokens=4))
     examples = util.load(path)
     full = util.generate(evaluator.model, evaluator.tokenizer, examples)
     marks = util.score(evaluator.model, evaluator.tokenizer, examples).per_example
@@ -227,9 +236,13 @@ def test_python_utility_calls_the_users_function(world, evaluator, tmp_path, mon
         make_utility(UtilityConfig(kind="python", data=str(data), function="myutil:nope")).load(data)
 
 
-def test_unknown_utility_kind():
-    with pytest.raises(UserError, match="unknown utility 'bleu'"):
-        make_utility(UtilityConfig(kind="bleu", data="x"))
+def test_unknown_utility_kind(tmp_path):
+    from modelswarm.config import load_config
+
+    path = tmp_path / "c.yaml"
+    path.write_text("base_model: b\nexperts: [x, y]\nutility: {kind: bleu, data: v}\n")
+    with pytest.raises(UserError, match=r"c.yaml: key 'utility.kind' is 'bleu', an unknown utility \(have: exact_match, "):
+        load_config(path)
 
 
 def test_chat_template_is_applied_when_the_tokenizer_has_one(world, tmp_path):
@@ -239,10 +252,10 @@ def test_chat_template_is_applied_when_the_tokenizer_has_one(world, tmp_path):
     tok = make_tokenizer(tmp_path / "tok", chat_template="{% for m in messages %}<{{ m['content'] }}>{% endfor %}")
     cfg = UtilityConfig(kind="multiple_choice", data="x")
     assert tok.decode(prompt_ids(tok, "hi", cfg)) == "<hi>"
-    assert tok.decode(prompt_ids(tok, "hi", dataclasses.replace(cfg, chat_template="off")), skip_special_tokens=True) == "hi"
+    assert tok.decode(prompt_ids(tok, "hi", cfg.replace(chat_template="off")), skip_special_tokens=True) == "hi"
     plain = load_tokenizer(str(world["base"]))
     with pytest.raises(UserError, match="no chat template"):
-        prompt_ids(plain, "hi", dataclasses.replace(cfg, chat_template="on"))
+        prompt_ids(plain, "hi", cfg.replace(chat_template="on"))
 
 
 def test_early_exit_stops_once_the_bound_is_out_of_reach(world, evaluator):
@@ -252,7 +265,7 @@ def test_early_exit_stops_once_the_bound_is_out_of_reach(world, evaluator):
     examples = mc(world).load(world["val"])
     exact = mc(world).score(evaluator.model, evaluator.tokenizer, examples)
     assert mc(world).evaluate(evaluator.model, evaluator.tokenizer, examples, bound=0.99) == exact  # off
-    early = mc(world, early_exit=True, batch_size=8)
+    early = mc(world, early_exit=True, **every_size(8))
     cut = early.evaluate(evaluator.model, evaluator.tokenizer, examples, bound=0.95)
     assert cut.early_exit and exact.value <= cut.value < 0.95 and cut.per_example is None
     full = early.evaluate(evaluator.model, evaluator.tokenizer, examples, bound=0.0)
@@ -263,8 +276,8 @@ def test_exact_match_early_exit_is_exact_when_it_does_not_stop(world, evaluator,
     """Marks settle as rows finish, in any order: the bound is checked after each one."""
     path = write_jsonl(tmp_path / "em.jsonl", em_rows())
     evaluator.composer.apply([0.2, 0.0, 0.8])
-    plain = make_utility(UtilityConfig(kind="exact_match", data=str(path), batch_size=4, max_new_tokens=4))
-    early = make_utility(UtilityConfig(kind="exact_match", data=str(path), batch_size=4, max_new_tokens=4,
+    plain = make_utility(UtilityConfig(kind="exact_match", data=str(path), **every_size(4), max_new_tokens=4))
+    early = make_utility(UtilityConfig(kind="exact_match", data=str(path), **every_size(4), max_new_tokens=4,
                                        early_exit=True))
     examples = plain.load(path)
     exact = plain.score(evaluator.model, evaluator.tokenizer, examples)

@@ -1,270 +1,246 @@
-"""Run configuration: frozen dataclasses, validated once when the YAML is read.
+"""Run configuration: frozen pydantic models, validated once when the YAML is read.
 
-Every key is checked here (unknown keys, types, ranges), so the rest of the code can trust
-a Config. Paths are made absolute against the working directory at load time and stored
-that way in the run directory's resolved config.yaml.
+Every key is declared here with its type, range and a description (the README's config
+table is generated from these: `python -m modelswarm.config_doc`). A utility declares its
+own keys in its own file (`Params` on the utility class, see utilities/base.py); they sit
+under `utility:` next to the common keys. Paths are made absolute against the working
+directory at load time and stored that way in the run directory's resolved config.yaml.
+Errors are pydantic's, turned into one line naming the file and the key (config_errors.py).
 """
 
 from __future__ import annotations
 
-import dataclasses
-import difflib
-import types
-import typing
-from dataclasses import dataclass, field
+import sys
 from pathlib import Path
-from typing import Any, Literal, Optional, Union
+from typing import Any, Callable, Literal, Optional, Union
 
 import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from .errors import UserError
 
 
-@dataclass(frozen=True)
-class SwarmParams:
+class Section(BaseModel):
+    """A config section: frozen, no unknown keys, no silent type coercion ("1" is not 1)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
+
+    def replace(self, **changes: Any) -> "Section":
+        return self.model_copy(update=changes)
+
+
+def _in_unit(lo_open: bool, hi_open: bool) -> Callable[[float], float]:
+    def check(v: float) -> float:
+        if (v <= 0 if lo_open else v < 0) or (v >= 1 if hi_open else v > 1):
+            raise ValueError(f"must be in {'(' if lo_open else '['}0, 1{')' if hi_open else ']'}")
+        return v
+
+    return check
+
+
+class SwarmParams(Section):
     """Hyperparameters of the search. Defaults follow the paper (arXiv:2410.11163) and the
     official code (github BunsenFeng/model_swarm, search.py and its search_*.sh scripts)."""
 
-    size: Optional[int] = None  # particles N; None means 20 (the paper's N), or the expert count if larger
-    phi_v: float = 0.3  # inertia
-    phi_p: float = 0.3  # cognitive: pull to the personal best
-    phi_g: float = 0.5  # social: pull to the global best
-    phi_w: float = 0.05  # repel: push from the all-time global worst
-    step_length: float = 1.0  # lambda
-    step_decay: float = 0.95
-    step_min: float = 0.1
-    velocity_init: Literal["random", "zero", "best"] = "random"
-    crossover_max_weight: float = 2.0  # w ~ U[0, max) for crossover children
-    # restart a particle when its personal best is this many entries old in its own score
-    # history (official: restart_patience x patience, 0.5 x 10)
-    restart_patience: int = 5
-    restart: bool = True  # official --restart_stray_particles
-    patience: int = 10  # stop when the last `patience` global-best entries are equal
-    max_iterations: int = 50
-    top_k: int = 3
-    weight_randomness: bool = True  # official --weight_randomess: False sets every r to 1
-    drop_iteration: float = 0.0  # official dropK: probability an iteration is not evaluated
-    drop_particle: float = 0.0  # official dropN: probability a particle's evaluation is skipped
-    ensemble_top_k: int = 10  # personal bests in the end-of-run majority-vote ensemble
+    size: Optional[int] = Field(None, description="number of particles N; unset means 20 (the paper's N: "
+                                "the n experts plus crossover children), or n if larger; fewer than n is refused")
+    phi_v: float = Field(0.3, ge=0, description="inertia weight")
+    phi_p: float = Field(0.3, ge=0, description="cognitive weight: pull to the personal best")
+    phi_g: float = Field(0.5, ge=0, description="social weight: pull to the global best")
+    phi_w: float = Field(0.05, ge=0, description="repel weight: push from the all-time global worst")
+    step_length: float = Field(1.0, gt=0, description="λ, the initial step")
+    step_decay: float = Field(0.95, description="λ ← max(λ·decay, step_min) each iteration; in (0, 1]")
+    step_min: float = Field(0.1, ge=0, description="the floor of λ")
+    velocity_init: Literal["random", "zero", "best"] = Field(
+        "random", description="`random` (x_j − x_i for a random particle j), `zero`, or `best` (g − x_i)")
+    crossover_max_weight: float = Field(2.0, gt=0, description="crossover children use w ~ U[0, this)")
+    restart_patience: int = Field(
+        5, ge=1, description="at the start of each iteration a particle whose personal best is this many or "
+        "more entries old in its own score history (one entry per iteration, the first for the initial swarm) "
+        "goes back to its personal best with v = 0; checked every iteration, so it restarts each iteration "
+        "until it improves. It is the official `restart_patience × patience` (0.5 × 10)")
+    restart: bool = Field(True, description="`false` turns restarts off (official `--restart_stray_particles 0`)")
+    patience: int = Field(10, ge=1, description="stop when the last `patience` entries of the global-best "
+                          "history (one per iteration, the first for the initial swarm) are equal")
+    max_iterations: int = Field(50, ge=0, description="hard stop")
+    top_k: int = Field(3, ge=1, description="the global best and the next distinct personal bests kept in "
+                       "summary.json (`export --rank k`)")
+    weight_randomness: bool = Field(True, description="`false`: every r is 1, deterministic updates "
+                                    "(official `--weight_randomess 0`)")
+    drop_iteration: float = Field(0.0, description="probability that an iteration is not evaluated (official "
+                                  "dropK); the particles move and keep their previous utility; in [0, 1)")
+    drop_particle: float = Field(0.0, description="probability that one particle's evaluation is skipped "
+                                 "(official dropN), likewise; in [0, 1)")
+    ensemble_top_k: int = Field(10, ge=1, description="personal bests in the end-of-run majority-vote ensemble")
 
-    def check(self) -> list[tuple[str, str]]:
-        bad = []
-        if self.size is not None and self.size < 2:
-            bad.append(("size", "must be at least 2"))
-        for name in ("phi_v", "phi_p", "phi_g", "phi_w"):
-            if getattr(self, name) < 0:
-                bad.append((name, "must be >= 0"))
+    _decay = field_validator("step_decay")(_in_unit(lo_open=True, hi_open=False))
+    _drops = field_validator("drop_iteration", "drop_particle")(_in_unit(lo_open=False, hi_open=True))
+
+    @field_validator("size")
+    @classmethod
+    def _size(cls, v: Optional[int]) -> Optional[int]:
+        if v is not None and v < 2:
+            raise ValueError("must be at least 2")
+        return v
+
+    @model_validator(mode="after")
+    def _some_phi(self) -> "SwarmParams":
         if self.phi_v + self.phi_p + self.phi_g + self.phi_w <= 0:
-            bad.append(("phi_v", "the four phi weights must not all be 0"))
-        if self.step_length <= 0:
-            bad.append(("step_length", "must be > 0"))
-        if not 0 < self.step_decay <= 1:
-            bad.append(("step_decay", "must be in (0, 1]"))
-        if self.step_min < 0:
-            bad.append(("step_min", "must be >= 0"))
-        if self.crossover_max_weight <= 0:
-            bad.append(("crossover_max_weight", "must be > 0"))
-        for name in ("restart_patience", "patience", "max_iterations", "top_k", "ensemble_top_k"):
-            if getattr(self, name) < (0 if name == "max_iterations" else 1):
-                bad.append((name, "is out of range"))
-        for name in ("drop_iteration", "drop_particle"):
-            if not 0 <= getattr(self, name) < 1:
-                bad.append((name, "must be in [0, 1)"))
-        return bad
+            raise ValueError("the four phi weights must not all be 0")
+        return self
 
 
-@dataclass(frozen=True)
-class UtilityConfig:
-    """What a particle is scored on. `data` is the validation JSONL the search optimises."""
-
-    kind: str  # a registered utility: multiple_choice, exact_match, python, ... (utilities/)
-    data: str
-    test_data: Optional[str] = None  # held-out split, scored at the end and by baselines
-    function: Optional[str] = None  # python: "module:function"
-    max_examples: Optional[int] = None  # use the first N validation examples
-    batch_size: int = 16
-    batch_tokens: Optional[int] = None  # cap on padded prompt tokens per forward (activation memory)
-    max_new_tokens: int = 16  # exact_match generation budget
-    chat_template: Literal["auto", "on", "off"] = "auto"
-    system_prompt: Optional[str] = None
-    prefix_sharing: bool = True  # run shared prompt prefixes once (tree attention); same marks
-    # stop scoring a particle once it can no longer beat its personal best (see README)
-    early_exit: bool = False
-
-    def check(self) -> list[tuple[str, str]]:
-        bad = []
-        if self.kind == "python" and (not self.function or ":" not in self.function):
-            bad.append(("function", "python utilities need function: 'module:function'"))
-        if self.max_examples is not None and self.max_examples < 1:
-            bad.append(("max_examples", "must be >= 1"))
-        if self.batch_size < 1:
-            bad.append(("batch_size", "must be >= 1"))
-        if self.batch_tokens is not None and self.batch_tokens < 1:
-            bad.append(("batch_tokens", "must be >= 1"))
-        if self.max_new_tokens < 1:
-            bad.append(("max_new_tokens", "must be >= 1"))
-        return bad
+class UtilityParams(Section):
+    """The keys one kind of utility adds under `utility:`; each utility subclasses it as its
+    `Params` (utilities/base.py). This base declares none."""
 
 
-@dataclass(frozen=True)
-class CompositionConfig:
-    """How coefficients become weights. `ab` combines LoRA A and B separately (the paper)."""
+class UtilityConfig(Section):
+    """What a particle is scored on, and how the scoring engine batches it. The keys that only
+    one kind reads live in that kind's `Params` and arrive here as `params`."""
 
-    granularity: Literal["global"] = "global"
-    lora_mode: Literal["ab"] = "ab"
+    kind: str = Field(description="a registered utility (one file each under utilities/)")
+    data: Optional[str] = Field(None, description="validation JSONL the search optimises (required, except "
+                                "for kinds whose parts bring their own, like `multitask`)")
+    test_data: Optional[str] = Field(None, description="held-out JSONL, scored for the best particle, the "
+                                     "personal bests and the baselines at the end")
+    max_examples: Optional[int] = Field(None, ge=1, description="use the first N validation examples "
+                                        "(the test split is always scored whole)")
+    batch_sequences: int = Field(16, ge=1, description="padded sequences, or prefix-tree rows, per forward pass")
+    batch_tokens: Optional[int] = Field(
+        None, ge=1, description="also cap a batch at this many padded prompt tokens, and a prefix-tree row at "
+        "this many nodes (256 when unset); bounds activation and KV-cache memory when prompts are long")
+    decode_rows: int = Field(16, ge=1, description="rows per greedy decode step (generation utilities)")
+    head_rows: int = Field(16, ge=1, description="hidden states per pass through the LM head "
+                           "(`multiple_choice`: its output is vocabulary-wide)")
+    max_new_tokens: int = Field(16, ge=1, description="generation budget per example (generation utilities)")
+    chat_template: Literal["auto", "on", "off"] = Field(
+        "auto", description="`auto` (use the tokenizer's if it has one), `on`, `off`")
+    system_prompt: Optional[str] = Field(None, description="system message for chat templates")
+    prefix_sharing: bool = Field(True, description="run prompt prefixes shared by several examples once "
+                                 "(tree attention; same marks); `false` runs every sequence on its own row")
+    early_exit: bool = Field(False, description="stop scoring a particle once it can no longer beat its "
+                             "personal best (see \"Early exit\")")
+    params: UtilityParams = Field(default_factory=UtilityParams,
+                                  description="the kind's own keys (written flat under `utility:`)")
 
-    def check(self) -> list[tuple[str, str]]:
-        return []
+    @model_validator(mode="before")
+    @classmethod
+    def _route_params(cls, data: Any) -> Any:
+        """Keys that are not common go to the kind's own Params, validated there."""
+        if not isinstance(data, dict) or isinstance(data.get("params"), UtilityParams):
+            return data
+        from .utilities import REGISTRY  # the registry imports this module: look it up late
+
+        kind = data.get("kind")
+        if kind not in REGISTRY:
+            have = ", ".join(sorted(REGISTRY))
+            raise ValidationError.from_exception_data("UtilityConfig", [dict(
+                type="value_error", loc=("kind",), input=kind,
+                ctx={"error": f"is {kind!r}, an unknown utility (have: {have})"})])
+        own = {k: v for k, v in data.items() if k not in cls.model_fields}
+        common = {k: v for k, v in data.items() if k in cls.model_fields and k != "params"}
+        utility = REGISTRY[kind]
+        if utility.needs_data and common.get("data") is None:
+            raise ValidationError.from_exception_data("UtilityConfig", [dict(
+                type="missing", loc=("data",), input=data)])
+        return {**common, "params": utility.Params.model_validate({**data.get("params", {}), **own})}
+
+    def flat(self) -> dict[str, Any]:
+        """As written in YAML: the kind's keys next to the common ones."""
+        out = self.model_dump(exclude={"params"})
+        out.update(self.params.model_dump())
+        return out
 
 
-@dataclass(frozen=True)
-class WorkersConfig:
+class WorkersConfig(Section):
     """The Ray evaluator pool."""
 
-    count: int = 2
-    num_cpus: float = 1.0
-    num_gpus: float = 0.0
-    device: Literal["auto", "cpu", "cuda"] = "auto"
-    dtype: Literal["float32", "bfloat16", "float16"] = "float32"
-    eval_timeout_s: float = 1800.0  # one evaluation; past it the actor is restarted
-    max_retries: int = 2  # failed attempts of one evaluation before it counts as not evaluated
-
-    def check(self) -> list[tuple[str, str]]:
-        bad = []
-        if self.count < 1:
-            bad.append(("count", "must be >= 1"))
-        if self.num_cpus <= 0:
-            bad.append(("num_cpus", "must be > 0"))
-        if self.num_gpus < 0:
-            bad.append(("num_gpus", "must be >= 0"))
-        if self.eval_timeout_s <= 0:
-            bad.append(("eval_timeout_s", "must be > 0"))
-        if self.max_retries < 0:
-            bad.append(("max_retries", "must be >= 0"))
-        return bad
+    count: int = Field(2, ge=1, description="Ray evaluator actors")
+    num_cpus: float = Field(1.0, gt=0, description="CPUs per actor; torch threads = num_cpus")
+    num_gpus: float = Field(0.0, ge=0, description="GPUs per actor")
+    device: Literal["auto", "cpu", "cuda"] = Field("auto", description="`auto` (cuda if the actor has a GPU), "
+                                                   "`cpu`, `cuda`")
+    dtype: Literal["float32", "bfloat16", "float16"] = Field("float32", description="weights and activations")
+    eval_timeout_s: float = Field(1800.0, gt=0, description="one evaluation; past it the actor is replaced "
+                                  "and the job re-dispatched")
+    max_retries: int = Field(2, ge=0, description="failed attempts before an evaluation counts as failed "
+                             "(reason in the table and journal): the particle is treated as not evaluated")
 
 
-@dataclass(frozen=True)
-class Config:
-    base_model: str  # HF model directory
-    experts: Union[str, list[str]]  # a folder of expert dirs, or a list of dirs/files
-    utility: UtilityConfig
-    name: str = "swarm"  # run name: the run directory is runs_dir/name
-    runs_dir: str = "runs"
-    seed: int = 0
-    swarm: SwarmParams = field(default_factory=SwarmParams)
-    composition: CompositionConfig = field(default_factory=CompositionConfig)
-    workers: WorkersConfig = field(default_factory=WorkersConfig)
+class Config(Section):
+    """A run: what to compose, how to score it, how to search, where to run."""
 
-    def check(self) -> list[tuple[str, str]]:
-        bad = []
-        if not self.name or "/" in self.name or self.name.startswith("."):
-            bad.append(("name", "must be a plain directory name"))
-        if isinstance(self.experts, list) and len(self.experts) < 2:
-            bad.append(("experts", "a swarm needs at least 2 experts"))
-        return bad
+    name: str = Field("swarm", description="run name; the run directory is `runs_dir/name`")
+    runs_dir: str = Field("runs", description="parent of run directories")
+    seed: int = Field(0, description="the whole search is a function of the seed")
+    base_model: str = Field(description="HF model directory (safetensors) the experts were trained from")
+    experts: Union[str, list[str]] = Field(description="a folder whose sub-folders are experts, or a list of "
+                                           "expert paths")
+    utility: UtilityConfig = Field(description="what a particle is scored on")
+    swarm: SwarmParams = Field(default_factory=SwarmParams, description="the search")
+    workers: WorkersConfig = Field(default_factory=WorkersConfig, description="the evaluator pool")
+
+    @field_validator("name")
+    @classmethod
+    def _plain_name(cls, v: str) -> str:
+        if not v or "/" in v or v.startswith("."):
+            raise ValueError("must be a plain directory name")
+        return v
+
+    @field_validator("experts")
+    @classmethod
+    def _two_experts(cls, v: Union[str, list[str]]) -> Union[str, list[str]]:
+        if isinstance(v, list) and len(v) < 2:
+            raise ValueError("a swarm needs at least 2 experts")
+        return v
 
     @property
     def run_dir(self) -> Path:
         return Path(self.runs_dir) / self.name
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        out = self.model_dump(exclude={"utility"})
+        out["utility"] = self.utility.flat()
+        return {k: out[k] for k in type(self).model_fields}
 
-    def replace(self, **changes: Any) -> "Config":
-        return dataclasses.replace(self, **changes)
 
-
-# --- validation -------------------------------------------------------------------------
+# --- loading ----------------------------------------------------------------------------
 
 _PATH_KEYS = {("base_model",), ("experts",), ("runs_dir",), ("utility", "data"), ("utility", "test_data")}
 
-
-def _type_name(tp: Any) -> str:
-    origin = typing.get_origin(tp)
-    if origin is Literal:
-        return "one of " + ", ".join(repr(a) for a in typing.get_args(tp))
-    if origin in (Union, types.UnionType):
-        return " or ".join(_type_name(a) for a in typing.get_args(tp) if a is not type(None))
-    if origin is list:
-        return f"a list of {_type_name(typing.get_args(tp)[0])}"
-    if dataclasses.is_dataclass(tp):
-        return "a mapping"
-    return {int: "an integer", float: "a number", str: "a string", bool: "true or false"}.get(tp, str(tp))
+# Keys that no longer do anything: still accepted (so that the config.yaml of an older run
+# directory resumes), with a one-line warning where the reason is worth reading.
+RETIRED: dict[str, Optional[str]] = {
+    "utility.early_exit_chunk": None,  # early exit checks its bound at every mark
+    "composition": "one coefficient per expert, LoRA A and B combined separately (the paper's "
+                   "composition) is the only one; the section is ignored",
+}
+# utility.batch_size meant three things; an older config sets all three
+_SPLIT_KEYS = {"utility.batch_size": ("batch_sequences", "decode_rows", "head_rows")}
 
 
-def _coerce(value: Any, tp: Any, key: str, where: str) -> Any:
-    """Return value as type tp, or raise a UserError naming the key."""
-    origin = typing.get_origin(tp)
-    fail = UserError(where, f"key '{key}' must be {_type_name(tp)}, got {value!r}")
-    if origin in (Union, types.UnionType):
-        args = typing.get_args(tp)
-        if value is None and type(None) in args:
-            return None
-        for arg in args:
-            if arg is type(None):
-                continue
-            try:
-                return _coerce(value, arg, key, where)
-            except UserError:
-                continue
-        raise fail
-    if origin is Literal:
-        if value in typing.get_args(tp):
-            return value
-        raise fail
-    if origin is list:
-        if not isinstance(value, list):
-            raise fail
-        (item_tp,) = typing.get_args(tp)
-        return [_coerce(v, item_tp, f"{key}[{i}]", where) for i, v in enumerate(value)]
-    if dataclasses.is_dataclass(tp):
-        return _build(tp, value, key + ".", where)
-    if tp is bool:
-        if isinstance(value, bool):
-            return value
-        raise fail
-    if tp is int:
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value
-        raise fail
-    if tp is float:
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
-        raise fail
-    if tp is str:
-        if isinstance(value, str):
-            return value
-        raise fail
-    raise TypeError(f"unsupported config type {tp}")
-
-
-# keys of earlier versions that no longer do anything: still accepted, so that the
-# config.yaml of an older run directory resumes
-RETIRED = {"utility.early_exit_chunk"}  # early exit now checks its bound at every mark
-
-
-def _build(cls: type, data: Any, prefix: str, where: str) -> Any:
-    if not isinstance(data, dict):
-        raise UserError(where, f"key '{prefix.rstrip('.') or '<top>'}' must be a mapping, got {data!r}")
-    data = {k: v for k, v in data.items() if f"{prefix}{k}" not in RETIRED}
-    hints = typing.get_type_hints(cls)
-    fields = {f.name: f for f in dataclasses.fields(cls)}
-    for key in data:
-        if key not in fields:
-            close = difflib.get_close_matches(str(key), list(fields), n=1)
-            hint = f" (did you mean '{prefix}{close[0]}'?)" if close else ""
-            raise UserError(where, f"unknown key '{prefix}{key}'{hint}")
-    kwargs = {}
-    for name, f in fields.items():
-        if name in data:
-            kwargs[name] = _coerce(data[name], hints[name], prefix + name, where)
-        elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
-            raise UserError(where, f"missing required key '{prefix}{name}'")
-    obj = cls(**kwargs)
-    for key, problem in obj.check():
-        raise UserError(where, f"key '{prefix}{key}' {problem}")
-    return obj
+def _drop_retired(raw: dict[str, Any], where: str, warn: Callable[[str], None]) -> dict[str, Any]:
+    out = {k: (dict(v) if isinstance(v, dict) else v) for k, v in raw.items()}
+    for key, why in RETIRED.items():
+        *parents, last = key.split(".")
+        node = out
+        for p in parents:
+            node = node.get(p) if isinstance(node, dict) else None
+        if isinstance(node, dict) and last in node:
+            del node[last]
+            if why:
+                warn(f"{where}: key '{key}' is retired: {why}")
+    for key, names in _SPLIT_KEYS.items():
+        section, last = key.split(".")
+        node = out.get(section)
+        if isinstance(node, dict) and last in node:
+            value = node.pop(last)
+            for name in names:
+                node.setdefault(name, value)
+            warn(f"{where}: key '{key}' is split into {', '.join(f'{section}.{n}' for n in names)}: "
+                 f"all three set to {value!r}")
+    return out
 
 
 def _absolutise(raw: dict[str, Any]) -> dict[str, Any]:
@@ -287,13 +263,24 @@ def _absolutise(raw: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def config_from_dict(raw: Any, where: str = "<config>") -> Config:
+def _stderr(line: str) -> None:
+    print(f"modelswarm: warning: {line}", file=sys.stderr)
+
+
+def config_from_dict(raw: Any, where: str = "<config>", warn: Callable[[str], None] = _stderr) -> Config:
+    from .config_errors import user_error
+
     if not isinstance(raw, dict):
         raise UserError(where, "the config must be a YAML mapping")
-    return _build(Config, _absolutise(raw), "", where)
+    raw = _absolutise(_drop_retired(raw, where, warn))
+    try:
+        return Config.model_validate(raw)
+    except ValidationError as exc:
+        raise user_error(exc, Config, raw, where) from None
 
 
-def load_config(path: str | Path, overrides: Optional[dict[str, Any]] = None) -> Config:
+def load_config(path: str | Path, overrides: Optional[dict[str, Any]] = None,
+                warn: Callable[[str], None] = _stderr) -> Config:
     path = Path(path)
     if not path.is_file():
         raise UserError(path, "config file not found")
@@ -307,7 +294,7 @@ def load_config(path: str | Path, overrides: Optional[dict[str, Any]] = None) ->
         raise UserError(path, "the config file is empty")
     if isinstance(raw, dict) and overrides:
         raw = _merge(raw, overrides)
-    return config_from_dict(raw, str(path))
+    return config_from_dict(raw, str(path), warn)
 
 
 def _merge(base: dict, extra: dict) -> dict:
@@ -320,13 +307,3 @@ def _merge(base: dict, extra: dict) -> dict:
 def dump_config(config: Config) -> str:
     return yaml.safe_dump(config.to_dict(), sort_keys=False)
 
-
-# --- per-kind utility parameters (stand-in until config.py moves to pydantic on main) -------
-
-from pydantic import BaseModel, ConfigDict  # noqa: E402
-
-
-class UtilityParams(BaseModel):
-    """The parameters a utility kind declares (its nested `Params` class)."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")

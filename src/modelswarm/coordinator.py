@@ -49,10 +49,7 @@ def prepare(config: Config, config_path: Optional[Path] = None) -> Prepared:
             sys.path.insert(0, p)
     utility = make_utility(config.utility)
     utility.check()  # side models (reward model, judge), templates: before any worker starts
-    splits = {"val": utility.load_split("val")}
-    test = utility.load_split("test")
-    if test is not None:
-        splits["test"] = test
+    splits = {s: ex for s in ("val", "test") if (ex := utility.load_split(s)) is not None}
     bank = load_bank(config.experts)
     check_against_base(bank.layout, config.base_model)
     size = config.swarm.size

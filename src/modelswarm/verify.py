@@ -41,10 +41,9 @@ def score_checkpoint(config: Config, target: Path, split: str = "val") -> float:
 def score_splits(config: Config, target: Path, splits: list[str]) -> dict[str, float]:
     """Load the checkpoint once and score it on each split ("val", "test")."""
     utility = make_utility(config.utility)
-    paths = {s: config.utility.data if s == "val" else config.utility.test_data for s in splits}
-    if any(p is None for p in paths.values()):
+    examples = {s: utility.load_split(s) for s in splits}
+    if any(ex is None for ex in examples.values()):
         raise UserError("utility.test_data", "is not set in the config")
-    examples = {s: utility.load(p) for s, p in paths.items()}
     model = load_checkpoint(config.base_model, target)
     tok = load_tokenizer(config.base_model)
     return {s: utility.score(model, tok, ex).value for s, ex in examples.items()}

@@ -19,7 +19,7 @@ from .smollm import ensure_base
 from .tasks import SKILLS, build_suite
 from .train import TrainRecipe, train_expert
 
-EVAL = dict(kind="exact_match", batch_size=64, max_new_tokens=8, chat_template="off")
+EVAL = dict(kind="exact_match", batch_sequences=64, decode_rows=64, max_new_tokens=8, chat_template="off")
 
 
 def score_adapter(base: Path, adapter: Optional[Path], val: Path) -> dict:

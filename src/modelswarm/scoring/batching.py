@@ -12,12 +12,12 @@ from .prefix_tree import supports_tree_attention
 
 
 def length_batches(lengths: list[int], config: UtilityConfig) -> list[list[int]]:
-    """Indices in batches of similar length, longest first: at most batch_size sequences and,
+    """Indices in batches of similar length, longest first: at most batch_sequences and,
     with batch_tokens set, at most that many padded tokens (a batch holds one sequence at least)."""
     order = sorted(range(len(lengths)), key=lambda k: -lengths[k])
     batches, start = [], 0
     while start < len(order):
-        size = config.batch_size
+        size = config.batch_sequences
         if config.batch_tokens is not None:  # the first is the longest: its length is the width
             size = max(1, min(size, config.batch_tokens // max(1, lengths[order[start]])))
         batches.append(order[start:start + size])

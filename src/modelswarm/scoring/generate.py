@@ -18,11 +18,6 @@ from .batching import length_batches, pad_id, shares_prefixes, tree_cap
 from .greedy import greedy_decode, tree_greedy_decode
 
 
-def decode_rows(config: UtilityConfig) -> int:
-    """Rows per greedy decode step."""
-    return config.batch_size
-
-
 def generate_ids(model: torch.nn.Module, tokenizer: Any, prompts: Sequence[Sequence[int]], config: UtilityConfig, *,
                  max_new_tokens: int, stops: Optional[set[int]] = None,
                  needs_more: Optional[Callable[[int, list[int]], bool]] = None) -> Iterator[tuple[int, list[int]]]:
@@ -33,7 +28,7 @@ def generate_ids(model: torch.nn.Module, tokenizer: Any, prompts: Sequence[Seque
     common = dict(pad_id=pad_id(tokenizer), stops=stops, max_new_tokens=max_new_tokens, needs_more=needs_more)
     if shares_prefixes(model, config):
         yield from tree_greedy_decode(model, prompts, lambda lengths: length_batches(lengths, config),
-                                      cap=tree_cap(config), decode_rows=decode_rows(config), **common)
+                                      cap=tree_cap(config), decode_rows=config.decode_rows, **common)
     else:
         yield from greedy_decode(model, prompts, length_batches([len(p) for p in prompts], config), **common)
 

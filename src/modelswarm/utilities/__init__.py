@@ -4,7 +4,6 @@ import importlib
 import pkgutil
 
 from ..config import UtilityConfig
-from ..errors import UserError
 from .base import REGISTRY, Score, Utility
 
 for _mod in pkgutil.iter_modules(__path__):
@@ -13,10 +12,7 @@ for _mod in pkgutil.iter_modules(__path__):
 
 
 def make_utility(config: UtilityConfig) -> Utility:
-    cls = REGISTRY.get(config.kind)
-    if cls is None:
-        raise UserError("utility.kind", f"unknown utility '{config.kind}' (have: {', '.join(sorted(REGISTRY))})")
-    return cls(config)
+    return REGISTRY[config.kind](config)  # the config checked the kind when it was read
 
 
 __all__ = ["REGISTRY", "Score", "Utility", "make_utility"]

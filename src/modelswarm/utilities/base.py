@@ -3,8 +3,10 @@
 A utility is a class with two methods:
   load(path)                                 -> list of validated examples (coordinator, early)
   score(model, tokenizer, examples, bound)   -> Score (in a worker, on the composed model)
-Register it with @register("name") in its own module under utilities/; that is all it takes
-to make `utility.kind: name` work.
+and, when it has keys of its own, a nested `Params(UtilityParams)` declaring them (with a
+description each): they are written under `utility:` next to the common keys, validated by
+the config, and read as `self.params.<key>`. Register it with @register("name") in its own
+module under utilities/; that is all it takes to make `utility.kind: name` work.
 """
 
 from __future__ import annotations
@@ -35,18 +37,18 @@ class Score:
     per_example: Optional[list[float]] = None  # 1/0 correctness where the utility has it
     early_exit: bool = False  # value is an upper bound: scoring stopped below the bound
     answers: Optional[list[Any]] = None  # per-example answers, for the end-of-run ensemble vote
-    parts: Optional[dict[str, float]] = None  # multitask: each part's score
+    parts: Optional[dict[str, float]] = None  # per-part scores of a utility made of parts (multitask)
     counts: Optional[dict[str, int]] = None  # events worth a line in the journal (llm_judge: unparsable ratings)
 
 
 class Utility:
     kind = "?"
-    Params: type[UtilityParams] = UtilityParams  # the kind's own keys under `utility:` (none by default)
-    needs_data: bool = True  # a top-level utility.data (multitask: its parts have the data)
+    Params: type[UtilityParams] = UtilityParams  # the kind's own config keys
+    needs_data = True  # False for kinds whose parts bring their own data files
 
-    def __init__(self, config: UtilityConfig, params: Optional[UtilityParams] = None):
+    def __init__(self, config: UtilityConfig):
         self.config = config
-        self.params = params if params is not None else getattr(config, "params", None) or self.Params()
+        self.params = config.params
 
     def check(self) -> None:
         """Coordinator-side checks beyond the config's (a model directory, a template):
@@ -56,13 +58,18 @@ class Utility:
         """Models a worker holds besides the particle (a reward model, a judge): name -> MB."""
         return {}
 
-    def load_split(self, split: str) -> Optional[list[dict[str, Any]]]:
-        """The examples of "val" (utility.data) or "test" (utility.test_data; None without one)."""
-        path = self.config.data if split == "val" else self.config.test_data
-        return None if path is None else self.load(path)
-
     def load(self, path: str | Path) -> list[dict[str, Any]]:
         raise NotImplementedError
+
+    def load_split(self, split: str) -> Optional[list[dict[str, Any]]]:
+        """The examples of "val" (cut to max_examples) or "test" (whole); None if not configured."""
+        path = self.config.data if split == "val" else self.config.test_data
+        if path is None:
+            return None
+        examples = self.load(path)
+        if split == "val" and self.config.max_examples is not None:
+            examples = examples[: self.config.max_examples]
+        return examples
 
     def score(self, model: torch.nn.Module, tokenizer: Any, examples: list[dict[str, Any]],
               bound: Optional[float] = None) -> Score:

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 from ..errors import UserError
 
 
-def read_jsonl(path: str | Path, max_examples: Optional[int] = None) -> list[tuple[int, dict[str, Any]]]:
+def read_jsonl(path: str | Path) -> list[tuple[int, dict[str, Any]]]:
     """(line number, object) pairs; blank lines skipped; any malformed line is an error."""
     path = Path(path)
     if not path.is_file():
@@ -26,8 +26,6 @@ def read_jsonl(path: str | Path, max_examples: Optional[int] = None) -> list[tup
             if not isinstance(obj, dict):
                 raise UserError(f"{path}:{lineno}", "each line must be a JSON object")
             rows.append((lineno, obj))
-            if max_examples is not None and len(rows) >= max_examples:
-                break
     if not rows:
         raise UserError(path, "no examples (the file is empty)")
     return rows

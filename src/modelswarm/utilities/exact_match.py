@@ -95,7 +95,7 @@ class ExactMatch(Utility):
 
     def load(self, path):
         examples = []
-        for lineno, obj in read_jsonl(path, self.config.max_examples):
+        for lineno, obj in read_jsonl(path):
             where = f"{path}:{lineno}"
             require(obj, "prompt", str, where)
             answer = require(obj, "answer", (str, int, float), where)

@@ -87,8 +87,8 @@ class LLMJudge(Utility):
         def _absolute(cls, v: str) -> str:
             return resolve(v)
 
-    def __init__(self, config, params=None):
-        super().__init__(config, params)
+    def __init__(self, config):
+        super().__init__(config)
         self._judge = None  # (model, tokenizer), loaded on first use in the worker
 
     def check(self) -> None:
@@ -105,7 +105,7 @@ class LLMJudge(Utility):
         return {"judge model": model_mb(self.params.judge_model)}
 
     def load(self, path):
-        return load_prompts(path, self.config.max_examples)
+        return load_prompts(path)
 
     def judge(self, like: torch.nn.Module):
         if self._judge is None:

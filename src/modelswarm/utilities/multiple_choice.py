@@ -72,7 +72,7 @@ class MultipleChoice(Utility):
 
     def load(self, path):
         examples = []
-        for lineno, obj in read_jsonl(path, self.config.max_examples):
+        for lineno, obj in read_jsonl(path):
             where = f"{path}:{lineno}"
             if not require(obj, "question", str, where).strip():
                 raise UserError(where, "field 'question' is empty")
@@ -140,7 +140,7 @@ class MultipleChoice(Utility):
         missing = [0] * len(examples)  # choice tokens not scored yet
         for i, _, _, c_ids in seqs:
             missing[i] += len(c_ids)
-        step = self.config.batch_size  # the head's output is vocab-wide: a few rows at a time
+        step = self.config.head_rows  # the head's output is vocab-wide: a few rows at a time
         for hidden, wants in positions:
             for start in range(0, len(wants), step):
                 lp = torch.log_softmax(head(hidden[start:start + step]).float(), dim=-1).cpu()

@@ -78,14 +78,13 @@ class Multitask(Utility):
                     raise ValueError(f"part {i} ({p.kind}) has no data")
                 fix = {k: str(Path(v).expanduser().resolve()) for k in ("data", "test_data")
                        if (v := getattr(p, k)) is not None}
-                out.append(p.replace(**fix) if hasattr(p, "replace") and not hasattr(p, "__dataclass_fields__")
-                           else _dc_replace(p, fix))
+                out.append(p.replace(**fix))
             if len({p.test_data is None for p in out}) > 1:
                 raise ValueError("either every part has test_data or none has")
             return out
 
-    def __init__(self, config, params=None):
-        super().__init__(config, params)
+    def __init__(self, config):
+        super().__init__(config)
         self.names = part_names(self.params.parts)
         self.part_utilities = [_make(p) for p in self.params.parts]
 
@@ -141,9 +140,3 @@ class Multitask(Utility):
 
 def _make(config) -> Utility:
     return REGISTRY[config.kind](config)
-
-
-def _dc_replace(p, fix):
-    import dataclasses
-
-    return dataclasses.replace(p, **fix)

@@ -12,6 +12,9 @@ import os
 from pathlib import Path
 from typing import Optional
 
+from pydantic import Field, field_validator
+
+from ..config import UtilityParams
 from ..errors import UserError
 from .base import Score, Utility, register
 from .data import read_jsonl
@@ -40,16 +43,27 @@ def resolve(spec: str):
 
 @register("python")
 class PythonFunction(Utility):
+    class Params(UtilityParams):
+        function: str = Field(description="`module:function`, called as f(model, tokenizer, examples) -> "
+                              "float; the module is looked for in the working directory and next to the config")
+
+        @field_validator("function")
+        @classmethod
+        def _spec(cls, v: str) -> str:
+            if v.count(":") != 1 or not all(v.split(":")):
+                raise ValueError("must be 'module:function'")
+            return v
+
     def load(self, path):
-        resolve(self.config.function)  # fail early, before any worker starts
-        return [obj for _, obj in read_jsonl(path, self.config.max_examples)]
+        resolve(self.params.function)  # fail early, before any worker starts
+        return [obj for _, obj in read_jsonl(path)]
 
     def score(self, model, tokenizer, examples, bound=None) -> Score:  # a user's function: no early exit
-        value = resolve(self.config.function)(model, tokenizer, examples)
+        value = resolve(self.params.function)(model, tokenizer, examples)
         try:
             value = float(value)
         except (TypeError, ValueError):
-            raise UserError(self.config.function, f"returned {value!r}, not a number") from None
+            raise UserError(self.params.function, f"returned {value!r}, not a number") from None
         if math.isnan(value):
-            raise ValueError(f"{self.config.function} returned NaN")
+            raise ValueError(f"{self.params.function} returned NaN")
         return Score(value)

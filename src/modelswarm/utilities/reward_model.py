@@ -72,8 +72,8 @@ class RewardModel(Utility):
         def _absolute(cls, v: str) -> str:
             return resolve(v)
 
-    def __init__(self, config, params=None):
-        super().__init__(config, params)
+    def __init__(self, config):
+        super().__init__(config)
         self._rm = None  # (model, tokenizer), loaded on first use in the worker
 
     def check(self) -> None:
@@ -95,7 +95,7 @@ class RewardModel(Utility):
         return {"reward model": model_mb(self.params.reward_model)}
 
     def load(self, path):
-        return load_prompts(path, self.config.max_examples)
+        return load_prompts(path)
 
     def reward_model(self, like: torch.nn.Module):
         if self._rm is None:

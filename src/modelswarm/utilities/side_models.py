@@ -6,7 +6,7 @@ Not a utility kind (registers nothing)."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 from ..errors import UserError
 from ..scoring.generate import generate_texts
@@ -14,10 +14,10 @@ from ..scoring.prompts import prompt_ids
 from .data import read_jsonl, require
 
 
-def load_prompts(path, max_examples: Optional[int]) -> list[dict[str, Any]]:
+def load_prompts(path) -> list[dict[str, Any]]:
     """JSONL lines {"prompt": str, ...} (the official rm.json and human_*.json items)."""
     examples = []
-    for lineno, obj in read_jsonl(path, max_examples):
+    for lineno, obj in read_jsonl(path):
         if not require(obj, "prompt", str, f"{path}:{lineno}").strip():
             raise UserError(f"{path}:{lineno}", "field 'prompt' is empty")
         examples.append(obj)
