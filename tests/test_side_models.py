@@ -151,3 +151,23 @@ def test_prompt_data_must_have_prompts(tmp_path, models):
     with pytest.raises(UserError, match="missing field 'prompt'") as err:
         utility_of("llm_judge", data=str(bad), judge_model=str(models["judge"])).load(bad)
     assert err.value.where == f"{bad}:2"
+
+
+@pytest.mark.parametrize("utility, problem", [
+    ({"kind": "reward_model", "reward_model": "missing-dir"}, "utility.reward_model: '"),
+    ({"kind": "llm_judge", "judge_model": "JUDGE", "template": "Rate: {prompt}"}, "utility.template: has no {response}"),
+    ({"kind": "reward_model", "reward_model": "JUDGE"}, "not a *ForSequenceClassification"),
+])
+def test_cli_refuses_a_bad_side_model_or_template_before_any_worker_starts(models, tmp_path, utility, problem):
+    import subprocess
+    import sys
+
+    import yaml
+
+    utility = {k: (str(models["judge"]) if v == "JUDGE" else v) for k, v in utility.items()}
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(yaml.safe_dump({"base_model": str(models["gen"]), "experts": str(tmp_path / "none"),
+                                   "runs_dir": str(tmp_path / "runs"), "utility": {**utility, "data": str(models["data"])}}))
+    r = subprocess.run([sys.executable, "-m", "modelswarm.cli", "run", str(cfg)], capture_output=True, text=True)
+    assert r.returncode == 2 and r.stderr.strip().count("\n") == 0 and problem in r.stderr, r.stderr
+    assert not (tmp_path / "runs").exists()

@@ -61,7 +61,7 @@ class Multitask(Utility):
     needs_data = False  # its parts bring the data
 
     class Params(UtilityParams):
-        parts: list[UtilityConfig] = Field(..., min_length=2, description="the parts: each a utility config "
+        parts: list[UtilityConfig] = Field(..., description="the parts: each a utility config "
                                            "(`kind`, `data`, `test_data` and that kind's keys), scored on its own data")
         combine: Literal["harmonic", "mean", "min"] = Field(
             "harmonic", description="how part scores become the utility: `harmonic` mean (the paper's multi-task "
@@ -70,6 +70,8 @@ class Multitask(Utility):
         @field_validator("parts")
         @classmethod
         def _plain_parts(cls, parts: list) -> list:
+            if len(parts) < 2:
+                raise ValueError(f"needs at least 2 parts, got {len(parts)}")
             out = []
             for i, p in enumerate(parts):
                 if p.kind == "multitask":
