@@ -127,3 +127,15 @@ def test_a_multitask_run_reports_parts_in_journal_and_summary(world, tmp_path, r
     assert set(summary["best"]["parts"]) == {"first", "second"}
     assert all("parts" in pb for pb in summary["personal_bests"])
     assert "correctness_emergence" in summary and "val" in summary["ensemble"]
+
+
+def test_parts_and_counts_survive_the_journal_round_trip():
+    from modelswarm.state import Evaluation
+
+    ev = Evaluation(iteration=1, particle=0, hash="h", coeffs=[1.0], score=0.5, seconds=1.0,
+                    parts={"a": 0.25, "b": 1.0}, counts={"unparsable_ratings": 2})
+    back = Evaluation.from_dict(json.loads(ev.to_json()))
+    assert back == ev
+    old = json.loads(ev.to_json())
+    del old["parts"], old["counts"]  # a journal line written before these fields existed
+    assert Evaluation.from_dict(old).parts is None
