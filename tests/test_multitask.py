@@ -139,3 +139,12 @@ def test_parts_and_counts_survive_the_journal_round_trip():
     old = json.loads(ev.to_json())
     del old["parts"], old["counts"]  # a journal line written before these fields existed
     assert Evaluation.from_dict(old).parts is None
+
+
+def test_a_parts_side_model_error_names_the_part(tmp_path):
+    mc, em = parts_data(tmp_path)
+    util = utility_of("multitask", parts=[{"kind": "exact_match", "data": str(em)},
+                                          {"kind": "reward_model", "data": str(em), "reward_model": str(tmp_path / "no")}])
+    with pytest.raises(UserError, match="is not a local model directory") as err:
+        util.check()
+    assert err.value.where == "utility.parts[1].reward_model"

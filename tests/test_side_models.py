@@ -169,5 +169,6 @@ def test_cli_refuses_a_bad_side_model_or_template_before_any_worker_starts(model
     cfg.write_text(yaml.safe_dump({"base_model": str(models["gen"]), "experts": str(tmp_path / "none"),
                                    "runs_dir": str(tmp_path / "runs"), "utility": {**utility, "data": str(models["data"])}}))
     r = subprocess.run([sys.executable, "-m", "modelswarm.cli", "run", str(cfg)], capture_output=True, text=True)
-    assert r.returncode == 2 and r.stderr.strip().count("\n") == 0 and problem in r.stderr, r.stderr
+    assert r.returncode == 2 and r.stderr.strip().count("\n") == 0 and problem.replace(": ", "': ", 1) in r.stderr, r.stderr
+    assert f"{cfg}: key 'utility." in r.stderr
     assert not (tmp_path / "runs").exists()

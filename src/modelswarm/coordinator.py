@@ -48,7 +48,12 @@ def prepare(config: Config, config_path: Optional[Path] = None) -> Prepared:
         if p not in sys.path:
             sys.path.insert(0, p)
     utility = make_utility(config.utility)
-    utility.check()  # side models (reward model, judge), templates: before any worker starts
+    try:  # side models (reward model, judge), templates: before any worker starts
+        utility.check()
+    except UserError as exc:  # name the config file too, as the config's own errors do
+        if config_path is None or not exc.where.startswith("utility."):
+            raise
+        raise UserError(config_path, f"key '{exc.where}': {exc.problem}") from None
     splits = {s: ex for s in ("val", "test") if (ex := utility.load_split(s)) is not None}
     bank = load_bank(config.experts)
     check_against_base(bank.layout, config.base_model)

@@ -91,8 +91,13 @@ class Multitask(Utility):
         self.part_utilities = [_make(p) for p in self.params.parts]
 
     def check(self) -> None:
-        for u in self.part_utilities:
-            u.check()
+        for i, u in enumerate(self.part_utilities):
+            try:
+                u.check()
+            except UserError as exc:  # utility.reward_model -> utility.parts[1].reward_model
+                if not exc.where.startswith("utility."):
+                    raise
+                raise UserError(f"utility.parts[{i}].{exc.where.removeprefix('utility.')}", exc.problem) from None
 
     def side_models(self) -> dict[str, float]:
         out: dict[str, float] = {}
