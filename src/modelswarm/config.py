@@ -306,4 +306,3 @@ def _merge(base: dict, extra: dict) -> dict:
 
 def dump_config(config: Config) -> str:
     return yaml.safe_dump(config.to_dict(), sort_keys=False)
-
