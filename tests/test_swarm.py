@@ -337,3 +337,29 @@ def test_velocity_modes_run(mode):
     s = make(velocity_init=mode)
     run(s, 3)
     assert np.isfinite(s.x).all()
+
+
+def test_the_trace_has_one_entry_per_iteration_and_survives_a_snapshot():
+    s = Swarm.create(3, SwarmParams(size=6), seed=0)
+    s.start(np.array([0.1, 0.2, 0.3, 0.2, 0.1, 0.0]))
+    for _ in range(3):
+        s.propose()
+        s.record(np.linspace(0.0, 0.5, 6))
+    assert [t["iteration"] for t in s.trace] == [0, 1, 2, 3]
+    first, last = s.trace[0], s.trace[-1]
+    assert first["step_mean"] == 0.0 and first["best"] == 0.3 and first["evaluated"] == 6
+    assert last["improved"] == 0 and last["best"] == 0.5  # the same scores again: no personal best rises
+    assert s.trace[1]["improved"] == 3  # 0.3, 0.4, 0.5 beat 0.2, 0.1, 0.0; the rest do not
+    assert Swarm.from_json(s.to_json(), s.params).trace == s.trace
+
+
+def test_the_spread_measures_the_swarm_in_coefficient_space():
+    from modelswarm.diagnostics import describe
+
+    x = np.array([[0.0, 0.0], [3.0, 4.0]])
+    d = describe(1, x, g=x[0], scores=np.array([0.5, np.nan]), g_score=0.5, steps=np.array([[1.0, 0.0], [0.0, 0.0]]),
+                 improved=1, restarts=0, evaluated=1)
+    assert d["spread"] == 5.0 and d["to_best"] == 2.5  # the two are 5 apart; (0 + 5) / 2 from the best
+    assert (d["step_mean"], d["step_max"], d["mean"]) == (0.5, 1.0, 0.5)
+    collapsed = describe(2, np.ones((4, 2)), g=np.ones(2), scores=np.ones(4), g_score=1.0)
+    assert collapsed["spread"] == 0.0 and collapsed["to_best"] == 0.0

@@ -16,7 +16,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Optional, Sequence
+from typing import Any, Callable, Optional, Protocol, Sequence
 
 import numpy as np
 
@@ -78,14 +78,33 @@ def start_pool(prep: Prepared, address: Optional[str] = None,
                          eval_timeout_s=w.eval_timeout_s, max_retries=w.max_retries, notify=notify)
 
 
+class Watcher(Protocol):
+    """Whoever watches the evaluations (the live table): told, never asked."""
+
+    def message(self, text: str) -> None: ...
+
+    def evaluation(self, particle: int, worker: Optional[str], error: Optional[str],
+                   parts: Optional[dict[str, float]] = None, counts: Optional[dict[str, int]] = None) -> None: ...
+
+
+class _Silent:
+    def message(self, text: str) -> None:
+        pass
+
+    def evaluation(self, particle: int, worker: Optional[str], error: Optional[str],
+                   parts: Optional[dict[str, float]] = None, counts: Optional[dict[str, int]] = None) -> None:
+        pass
+
+
 class Evaluations:
     """Scores by coefficient hash: the journal, replayed on resume, doubles as the cache."""
 
-    def __init__(self, run_dir: RunDir, pool_factory: Callable[[], EvaluatorPool], progress: Progress):
+    def __init__(self, run_dir: RunDir, pool_factory: Callable[[], EvaluatorPool],
+                 watcher: Optional[Watcher] = None):
         self.run_dir = run_dir
         self._pool_factory = pool_factory
         self._pool: Optional[EvaluatorPool] = None
-        self.progress = progress
+        self.watcher: Watcher = watcher or _Silent()
         self.cache: dict[str, Evaluation] = {}
         for ev in run_dir.read_journal():
             if not ev.failed:  # a failure is retried, never replayed
@@ -101,9 +120,9 @@ class Evaluations:
     @property
     def pool(self) -> EvaluatorPool:
         if self._pool is None:
-            self.progress.message("starting workers (loading base model and expert bank)")
+            self.watcher.message("starting workers (loading base model and expert bank)")
             self._pool = self._pool_factory()
-            self.progress.message("searching")
+            self.watcher.message("searching")
         return self._pool
 
     def score(self, rows: np.ndarray, split: str = "val", iteration: Optional[int] = None,
@@ -155,7 +174,7 @@ class Evaluations:
                 self.computed += 1
                 for i in todo[job.key]:
                     out[i] = ev
-                    self.progress.evaluation(particles[i], ev.worker, ev.error, parts=ev.parts, counts=ev.counts)
+                    self.watcher.evaluation(particles[i], ev.worker, ev.error, parts=ev.parts, counts=ev.counts)
 
             self.pool.run(jobs, done)
         return out  # type: ignore[return-value]

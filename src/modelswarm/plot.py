@@ -1,4 +1,8 @@
-"""utility.png: the global best and every particle's score per iteration."""
+"""utility.png: the global best and every particle's score per iteration and, under it, the
+swarm's spread, distance to the global best and step length (the trace, diagnostics.py).
+
+It reads the run directory, not the run's memory: the journal holds every evaluation of
+every session of a resumed run, failures included, which the in-memory cache does not."""
 
 from __future__ import annotations
 
@@ -19,7 +23,9 @@ def plot_run(run_dir: Path) -> Path:
     evals = [e for e in rd.read_journal() if e.split == "val" and e.iteration is not None]
     state = rd.read_json(rd.state_file) if rd.state_file.exists() else {"swarm": {"history": []}}
     history = state["swarm"]["history"]
-    fig, ax = plt.subplots(figsize=(8, 4.5), dpi=110)
+    trace = state["swarm"].get("trace", [])
+    fig, (ax, low_ax) = plt.subplots(2, 1, figsize=(8, 6.5), dpi=110, sharex=True,
+                                     gridspec_kw={"height_ratios": [3, 2]})
     finite = [e for e in evals if not e.failed and math.isfinite(e.score)]
     ax.scatter([e.iteration for e in finite], [e.score for e in finite], s=10, alpha=0.45,
                color="tab:blue", label="particle evaluations")
@@ -30,11 +36,22 @@ def plot_run(run_dir: Path) -> Path:
                    label="failed (not evaluated)")
     if history:
         ax.step(range(len(history)), history, where="post", color="tab:green", linewidth=2, label="global best")
-    ax.set_xlabel("iteration")
     ax.set_ylabel("utility (validation)")
     ax.set_title(f"{rd.path.name}: Model Swarms search")
     ax.grid(alpha=0.3)
     ax.legend(loc="lower right")
+    if trace:
+        its = [t["iteration"] for t in trace]
+        for key, label in (("spread", "spread (mean distance between particles)"),
+                           ("to_best", "mean distance to the global best"), ("step_mean", "mean step")):
+            low_ax.plot(its, [t[key] for t in trace], marker=".", label=label)
+        improved = low_ax.twinx()
+        improved.bar(its, [t["improved"] for t in trace], alpha=0.2, color="tab:gray")
+        improved.set_ylabel("personal bests improved (bars)")
+        low_ax.legend(loc="upper right", fontsize=8)
+    low_ax.set_ylabel("coefficient space")
+    low_ax.set_xlabel("iteration")
+    low_ax.grid(alpha=0.3)
     out = rd.path / "utility.png"
     fig.tight_layout()
     atomic_write(out, lambda tmp: fig.savefig(tmp, format="png"))

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Optional, Sequence
 
 from . import OFFLINE_ENV
-from .errors import UserError, error_line
+from .errors import UserError
 from .worker import EvalResult
 
 log = logging.getLogger(__name__)
@@ -105,7 +105,7 @@ class EvaluatorPool:
         self._recent: collections.deque = collections.deque(maxlen=8)  # seconds of the latest evaluations
         # per slot: the actor, its node once it has answered (None while it starts), the
         # pending call that tells it has started, when it was spawned; and, during run(),
-        # its line of calls
+        # its line of calls (dispatch.Call)
         self.actors: list[Any] = []
         self._nodes: list[Optional[str]] = []
         self._probes: list[Any] = []
@@ -303,98 +303,17 @@ class EvaluatorPool:
         on_result: Callable[[Job, EvalResult | Failure, Any], None],
         poll_s: float = 0.5,
     ) -> None:
-        """Evaluate all jobs; on_result(job, result_or_failure, actor) as each one finishes.
+        """Evaluate all jobs; on_result(job, result_or_failure, actor) as each one finishes
+        (how jobs travel to the actors and come back: dispatch.py)."""
+        from .dispatch import Dispatch
 
-        Each actor has a line of at most two calls: while evaluations are short, a second
-        call waits on the actor so it never idles through the round trip to this driver (and
-        its journal fsync). Near the end of the queue, and for long evaluations, jobs are
-        handed out only as actors free up, which balances the load better. A call that fails
-        as a whole (its actor died or overran) sends its jobs back one by one, so only a
-        job's own failures count against its retries, and a lost node's not at all."""
-        ray = self._ray
-        queue = collections.deque(jobs)
-        attempts: dict[Any, int] = collections.defaultdict(int)
-        solo: set = set()  # keys of jobs that were in a failed call: they go alone from now on
-        self._lines = lines = [collections.deque() for _ in self.actors]  # [ref, jobs, head since]
-
-        def submit(slot: int) -> None:
-            waiting = [sum(len(entry[1]) for entry in line) for line in lines]
-            chunk = self._chunk(queue, solo, waiting[slot], sum(waiting))
-            ref = self.actors[slot].evaluate_many.remote([(list(j.coeffs), j.split, j.bound) for j in chunk])
-            lines[slot].append([ref, chunk, time.monotonic() if not lines[slot] else None])
-
-        def fail(slot: int, job: Job, reason: str) -> None:
-            attempts[job.key] += 1
-            log.warning("evaluation %s failed (attempt %d): %s", job.key, attempts[job.key], reason)
-            if attempts[job.key] > self.max_retries:
-                on_result(job, Failure(reason, attempts[job.key]), self.actors[slot])
-            else:
-                solo.add(job.key)
-                queue.appendleft(job)
-
-        def lose_actor(slot: int, chunk: list[Job], reason: str, node_check: bool = False) -> None:
-            with_node = node_check and len(chunk) == 1 and self._lost_with_node(slot)
-            self._replace(slot)
-            waiting = [job for entry in lines[slot] for job in entry[1]]
-            lines[slot].clear()
-            queue.extendleft(reversed(waiting))  # not attempted: back in front, uncounted
-            if len(chunk) == 1 and not with_node:
-                fail(slot, chunk[0], reason)
-            else:  # whose fault is unknown, or the node's: retry each alone, uncounted
-                solo.update(job.key for job in chunk)
-                queue.extendleft(reversed(chunk))
-
+        run = Dispatch(self, jobs, on_result)
         try:
-            while queue or any(lines):
+            while run.busy():
                 self._check_placement()
-                ready_slots = self._ready_slots()
-                for slot in ready_slots:
-                    if queue and not lines[slot]:
-                        submit(slot)
-                if self._typical_s() < self.prefetch_below_s:
-                    for slot in ready_slots:
-                        if len(queue) > len(ready_slots) and len(lines[slot]) == 1:
-                            submit(slot)
-                heads = {lines[slot][0][0]: slot for slot in ready_slots if lines[slot]}
-                probes = {self._probes[slot]: slot for slot in self._starting()}
-                if not heads and not probes:
-                    time.sleep(poll_s)
-                    continue
-                ready, _ = ray.wait(list(heads) + list(probes), num_returns=1, timeout=poll_s)
-                for ref in ready:
-                    if ref in probes:
-                        self._settle(probes[ref])
-                        continue
-                    slot = heads[ref]
-                    _, chunk, _ = lines[slot].popleft()
-                    if lines[slot]:
-                        lines[slot][0][2] = time.monotonic()
-                    try:
-                        results = ray.get(ref, timeout=60)
-                    except UserError:
-                        raise
-                    except ray.exceptions.RayActorError as exc:
-                        lose_actor(slot, chunk, f"worker lost ({type(exc).__name__})", node_check=True)
-                        continue
-                    except ray.exceptions.GetTimeoutError as exc:
-                        lose_actor(slot, chunk, f"worker lost ({type(exc).__name__})")
-                        continue
-                    except ray.exceptions.RayTaskError as exc:
-                        cause = getattr(exc, "cause", None)
-                        if isinstance(cause, UserError):
-                            raise cause from None
-                        results = [error_line(cause or exc)] * len(chunk)
-                    for job, result in zip(chunk, results):
-                        if isinstance(result, str):  # the evaluation raised in the worker
-                            fail(slot, job, result)
-                            continue
-                        self._recent.append(result.seconds)
-                        on_result(job, result, self.actors[slot])
-                now = time.monotonic()
-                for slot in self._ready_slots():
-                    if lines[slot] and now - lines[slot][0][2] > self.eval_timeout_s * len(lines[slot][0][1]):
-                        chunk = lines[slot].popleft()[1]
-                        lose_actor(slot, chunk, f"timed out after {self.eval_timeout_s:.0f}s")
+                run.fill()
+                run.wait(poll_s)
+                run.expire()
         finally:
             self._lines = []
 

@@ -99,7 +99,7 @@ class Progress:
     def _line(self, s: Swarm) -> str:
         return (f"iter {s.iteration:3d}/{self.max_iterations}  best {_fmt(s.g_score)}  "
                 f"mean {_fmt(float(np.mean(s.scores[np.isfinite(s.scores)])) if np.isfinite(s.scores).any() else -math.inf)}  "
-                f"lambda {s.step:.3f}  restarts {int(s.restarts.sum())}  "
+                f"lambda {s.step:.3f}  restarts {int(s.restarts.sum())}  {_trace(s)}  "
                 f"evals/s {self._rate():.2f}  eta {self._eta(s)}" + self._top_parts(s))
 
     def _top_parts(self, s: Swarm) -> str:
@@ -114,7 +114,8 @@ class Progress:
         if s is None:
             return Text(self.status)
         head = Text(f"iteration {s.iteration}/{self.max_iterations}   global best {_fmt(s.g_score)}   "
-                    f"lambda {s.step:.3f}   evals/s {self._rate():.2f}   ETA {self._eta(s)}   {self.status}")
+                    f"lambda {s.step:.3f}   {_trace(s)}   evals/s {self._rate():.2f}   ETA {self._eta(s)}   "
+                    f"{self.status}")
         table = Table(show_header=True, header_style="bold", box=None)
         has_parts = any(self.parts.values())
         cols = ("particle", "score") + (("parts",) if has_parts else ()) + ("personal best", "restarts", "|v|",
@@ -129,3 +130,11 @@ class Progress:
                           f"{float(np.linalg.norm(s.v[i])):.3f}", self.workers.get(i, ""),
                           self.errors.get(i, ""), style=style)
         return Group(head, table)
+
+
+def _trace(s: Swarm) -> str:
+    """The last iteration's spread and how many personal bests rose (diagnostics.py)."""
+    if not s.trace:
+        return ""
+    t = s.trace[-1]
+    return f"spread {t['spread']:.3f}  improved {t['improved']}/{t['evaluated']}"

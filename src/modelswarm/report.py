@@ -34,6 +34,7 @@ def finish(prep, rd, swarm, evals, elapsed_s: float) -> dict[str, Any]:
         "history": swarm.history,
         "history_stats": analysis.history_stats(swarm.history),
         "restarts": int(swarm.restarts.sum()),
+        "trace": swarm.trace,
         "diamond_in_the_rough": analysis.diamond_in_the_rough(swarm.initial_scores, swarm.p_scores, swarm.g_score),
         **personal_best_outcomes(prep, rd, swarm, evals),
         "evaluations": {"computed": evals.computed, "replayed_from_journal": evals.replayed, "cache_hits": evals.hits},

@@ -107,6 +107,7 @@ class RunDir:
     state_file = property(lambda self: self.path / "state.json")
     journal_file = property(lambda self: self.path / "evaluations.jsonl")
     summary_file = property(lambda self: self.path / "summary.json")
+    iterations_file = property(lambda self: self.path / "iterations.jsonl")
     best_dir = property(lambda self: self.path / "best")
 
     def exists(self) -> bool:
@@ -158,6 +159,9 @@ class RunDir:
     def save_state(self, swarm: Swarm, extra: dict[str, Any]) -> None:
         with self.writing(self.state_file):
             atomic_write_json(self.state_file, {"version": STATE_VERSION, "swarm": swarm.to_json(), **extra})
+        # a readable copy of the swarm's per-iteration trace, derived from the state just written
+        with self.writing(self.iterations_file):
+            atomic_write_text(self.iterations_file, "".join(json.dumps(t) + "\n" for t in swarm.trace))
 
     def load_state(self, config: Config) -> tuple[Optional[Swarm], dict[str, Any]]:
         self.drop_leftovers()

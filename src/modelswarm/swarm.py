@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from .config import SwarmParams
+from .diagnostics import describe
 
 PAPER_SIZE = 20  # N in the paper and the official scripts (--initial_experts_num 20)
 
@@ -97,6 +98,8 @@ class Swarm:
     restarted: np.ndarray | None = None  # which particles the last propose() restarted
     evaluate: np.ndarray | None = None  # which particles the last propose() asks to evaluate
     history: list = field(default_factory=list)  # global best score after each iteration
+    trace: list = field(default_factory=list)  # per iteration: spread, steps, improvements (diagnostics.py)
+    moved: np.ndarray | None = None  # each particle's move in the last propose()
 
     @classmethod
     def create(cls, n_experts: int, params: SwarmParams, seed: int) -> "Swarm":
@@ -137,6 +140,8 @@ class Swarm:
             self.v = self.g[None, :] - self.x
         self.started = True
         self.history.append(self.g_score)
+        self.trace.append(describe(0, self.x, self.g, self.scores, self.g_score,
+                                   evaluated=int((~np.isnan(scores)).sum())))
 
     def stray(self) -> np.ndarray:
         """Particles whose personal best is restart_patience or more entries old in their
@@ -163,7 +168,8 @@ class Swarm:
         phi = np.array([prm.phi_v, prm.phi_p, prm.phi_g, prm.phi_w])
         r = self.rng.random((self.size, 4)) if prm.weight_randomness else np.ones((self.size, 4))
         self.v = velocity_update(self.x, self.v, self.p, self.g, self.gw, r, phi)
-        self.x = self.x + self.step * self.v
+        self.moved = self.step * self.v
+        self.x = self.x + self.moved
         self.step = max(self.step * prm.step_decay, prm.step_min)
         skip_all = prm.drop_iteration > 0 and self.rng.random() < prm.drop_iteration
         skip = self.rng.random(self.size) < prm.drop_particle if prm.drop_particle > 0 else np.zeros(self.size, bool)
@@ -192,6 +198,9 @@ class Swarm:
                 worst = int(np.flatnonzero(now == low)[-1])
                 self.gw, self.gw_score = self.x[worst].copy(), float(low)
         self.history.append(self.g_score)
+        self.trace.append(describe(self.iteration, self.x, self.g, now, self.g_score, steps=self.moved,
+                                   improved=int(better.sum()), restarts=int(self.restarted.sum()),
+                                   evaluated=int((~np.isnan(scores)).sum())))
 
     @property
     def done(self) -> bool:
@@ -222,7 +231,7 @@ class Swarm:
             "step": self.step, "iteration": self.iteration, "started": self.started,
             "initial_scores": arr(self.initial_scores), "best_at": arr(self.best_at),
             "restarts": arr(self.restarts), "restarted": arr(self.restarted), "evaluate": arr(self.evaluate),
-            "history": list(self.history), "rng": self.rng.bit_generator.state,
+            "history": list(self.history), "trace": list(self.trace), "rng": self.rng.bit_generator.state,
         }
 
     @classmethod
@@ -237,4 +246,5 @@ class Swarm:
             initial_scores=f("initial_scores"), best_at=np.asarray(d["best_at"], dtype=np.int64),
             restarts=np.asarray(d["restarts"], dtype=np.int64), restarted=np.asarray(d["restarted"], dtype=bool),
             evaluate=np.asarray(d["evaluate"], dtype=bool), history=list(d["history"]),
+            trace=list(d.get("trace", [])),
         )
