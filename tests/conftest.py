@@ -57,3 +57,11 @@ def write_config(path: Path, world: dict, runs_dir: Path, **over) -> Path:
             cfg[k] = v
     path.write_text(yaml.safe_dump(cfg))
     return path
+
+
+def utility_of(kind: str, **keys):
+    """A utility of `kind` from the keys a YAML `utility:` section would hold (common and kind-specific)."""
+    from modelswarm.config import UtilityConfig
+    from modelswarm.utilities import make_utility
+
+    return make_utility(UtilityConfig.model_validate({"kind": kind, **keys}))

@@ -37,12 +37,16 @@ def baseline_table(prep, evals, extra: Optional[dict[str, np.ndarray]] = None) -
     out: dict[str, Any] = {}
     val = score_points(evals, points, "val")
     out["val"] = {k: json_number(v.score) for k, v in val.items()}
+    if any(v.parts for v in val.values()):  # multitask: each part's score, per model and split
+        out["parts"] = {"val": {k: v.parts for k, v in val.items()}}
     experts = [k for k in points if k.startswith("expert ")]
     best_expert = max(experts, key=lambda k: -math.inf if val[k].failed else val[k].score)
     out["best_single_expert"] = best_expert.removeprefix("expert ")
     if "test" in prep.splits:
         test = score_points(evals, points, "test")
         out["test"] = {k: json_number(v.score) for k, v in test.items()}
+        if "parts" in out:
+            out["parts"]["test"] = {k: v.parts for k, v in test.items()}
         tasks = [ex.get("task") for ex in prep.splits["test"]]
         if all(tasks):
             out["test_by_task"] = {k: by_task(tasks, v.per_example) for k, v in test.items() if v.per_example}

@@ -20,6 +20,8 @@ app = typer.Typer(add_completion=False, pretty_exceptions_enable=False, no_args_
                   help="Compose LLM experts by particle-swarm search in weight space (Model Swarms).")
 experts_app = typer.Typer(no_args_is_help=True, help="Make or inspect experts.")
 app.add_typer(experts_app, name="experts")
+data_app = typer.Typer(no_args_is_help=True, help="Bring validation data into modelswarm's format.")
+app.add_typer(data_app, name="data")
 console = Console()
 
 ADDRESS = typer.Option(None, "--address", help="Ray cluster: auto, HOST:PORT or ray://HOST:PORT (default: local Ray)")
@@ -233,7 +235,8 @@ def plan(
         f"experts: {p.experts} ({p.kind}), particles: {p.particles}\n"
         f"expert bank: {p.bank_params:,} parameters per expert, {p.bank_mb} MB in all (shared by a node's workers)\n"
         f"base model: {p.base_params:,} parameters, {p.base_mb} MB as {cfg.workers.dtype}\n"
-        f"per worker: about {p.worker_mb} MB plus the Python/torch runtime, x {cfg.workers.count} workers\n"
+        + "".join(f"{name}: {mb} MB in each worker, next to the particle model\n" for name, mb in p.side_models.items())
+        + f"per worker: about {p.worker_mb} MB plus the Python/torch runtime, x {cfg.workers.count} workers\n"
         f"validation: {p.val_examples} examples, test: {p.test_examples}\n"
         f"evaluations: {p.evals_per_iteration} per iteration, at most {p.max_evaluations} in all\n"
         f"time (from a {p.warmup_examples}-example warm-up): {fmt_s(p.seconds_per_eval)} per evaluation, "
@@ -295,6 +298,19 @@ def make_tiny(out: Path = typer.Argument(Path("experts/tiny"), help="where to wr
 
     paths = build_world(out)
     console.print(f"tiny world written under {out}: " + ", ".join(f"{k}={v}" for k, v in paths.items()))
+
+
+@data_app.command("import-official")
+def data_import_official(
+    file: Path = typer.Argument(..., help="an official data file (model_swarm data/eval/*.json: {dev, test})"),
+    out_dir: Path = typer.Argument(..., help="where dev.jsonl and test.jsonl go"),
+) -> None:
+    """Turn one of the official repo's task files into dev.jsonl (utility.data) and test.jsonl (utility.test_data)."""
+    from .official_data import import_official, suggested_kind
+
+    counts = import_official(file, out_dir)
+    console.print(", ".join(f"{out_dir / name}: {n} examples" for name, n in counts.items())
+                  + f" (for utility.kind {suggested_kind(out_dir)})", highlight=False)
 
 
 def main() -> None:

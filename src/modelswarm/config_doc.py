@@ -32,6 +32,10 @@ def _default(field: Any) -> str:
         return "none"
     if isinstance(value, bool):
         return f"`{str(value).lower()}`"
+    if isinstance(value, str) and ("\n" in value or len(value) > 40):
+        return "(see meaning)"  # a prompt template: the description says what it is
+    if isinstance(value, str):
+        return f"`{value!r}`" if value != value.strip() or not value else f"`{value}`"
     return f"`{value}`"
 
 

@@ -48,6 +48,12 @@ def prepare(config: Config, config_path: Optional[Path] = None) -> Prepared:
         if p not in sys.path:
             sys.path.insert(0, p)
     utility = make_utility(config.utility)
+    try:  # side models (reward model, judge), templates: before any worker starts
+        utility.check()
+    except UserError as exc:  # name the config file too, as the config's own errors do
+        if config_path is None or not exc.where.startswith("utility."):
+            raise
+        raise UserError(config_path, f"key '{exc.where}': {exc.problem}") from None
     splits = {s: ex for s in ("val", "test") if (ex := utility.load_split(s)) is not None}
     bank = load_bank(config.experts)
     check_against_base(bank.layout, config.base_model)
@@ -77,14 +83,16 @@ class Watcher(Protocol):
 
     def message(self, text: str) -> None: ...
 
-    def evaluation(self, particle: int, worker: Optional[str], error: Optional[str]) -> None: ...
+    def evaluation(self, particle: int, worker: Optional[str], error: Optional[str],
+                   parts: Optional[dict[str, float]] = None, counts: Optional[dict[str, int]] = None) -> None: ...
 
 
 class _Silent:
     def message(self, text: str) -> None:
         pass
 
-    def evaluation(self, particle: int, worker: Optional[str], error: Optional[str]) -> None:
+    def evaluation(self, particle: int, worker: Optional[str], error: Optional[str],
+                   parts: Optional[dict[str, float]] = None, counts: Optional[dict[str, int]] = None) -> None:
         pass
 
 
@@ -158,14 +166,15 @@ class Evaluations:
                 else:
                     ev = Evaluation(**head, score=float(result.score), seconds=round(result.seconds, 4),
                                     worker=result.worker, per_example=result.per_example, answers=result.answers,
-                                    bound=job.bound if result.early_exit else None)
+                                    bound=job.bound if result.early_exit else None, parts=result.parts,
+                                    counts=result.counts)
                 self.run_dir.append(ev)  # durable before it is used
                 if not ev.failed:
                     self.cache[self._key(split, job.key)] = ev
                 self.computed += 1
                 for i in todo[job.key]:
                     out[i] = ev
-                    self.watcher.evaluation(particles[i], ev.worker, ev.error)
+                    self.watcher.evaluation(particles[i], ev.worker, ev.error, parts=ev.parts, counts=ev.counts)
 
             self.pool.run(jobs, done)
         return out  # type: ignore[return-value]

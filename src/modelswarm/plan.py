@@ -35,6 +35,7 @@ class Plan:
     base_params: int
     base_mb: float
     worker_mb: float
+    side_models: dict  # name -> MB: models a worker holds besides the particle (reward model, judge)
     val_examples: int
     test_examples: int
     evals_per_iteration: int
@@ -51,14 +52,16 @@ def make_plan(config: Config, warmup_examples: int = 8) -> Plan:
     shapes = base_shapes(Path(config.base_model))
     base_params = sum(math.prod(s) for s in shapes.values())
     utility = make_utility(config.utility)
+    utility.check()
     val = utility.load_split("val")
     test = utility.load_split("test") or []
+    side = utility.side_models()
     n = len(layout.names)
     size = swarm_size(n, config.swarm)
     bank_mb = layout.n_params * n * 4 / 2**20
     base_mb = base_params * BYTES[config.workers.dtype] / 2**20
     # a worker holds the base, the bank (shared pages), and one composed copy of the expert tensors
-    worker_mb = base_mb + bank_mb + layout.n_params * 4 / 2**20
+    worker_mb = base_mb + bank_mb + layout.n_params * 4 / 2**20 + sum(side.values())
     n_baselines = len(reference_points(layout))
     # on test at the end: the global best, the baselines and every personal best
     n_test = (1 + n_baselines + size) if test else 0
@@ -72,7 +75,7 @@ def make_plan(config: Config, warmup_examples: int = 8) -> Plan:
         test_s = per_eval * len(test) / max(len(val), 1) * math.ceil(n_test / config.workers.count)
         total = per_iter * (config.swarm.max_iterations + 1) + test_s
     return Plan(experts=n, kind=layout.kind, particles=size, bank_params=layout.n_params, bank_mb=round(bank_mb, 2),
-                base_params=base_params, base_mb=round(base_mb, 1), worker_mb=round(worker_mb, 1),
+                base_params=base_params, base_mb=round(base_mb, 1), worker_mb=round(worker_mb, 1), side_models=side,
                 val_examples=len(val), test_examples=len(test), evals_per_iteration=size, max_evaluations=max_evals,
                 warmup_examples=warmup_examples, seconds_per_eval=per_eval, seconds_per_iteration=per_iter,
                 max_seconds=total)

@@ -34,6 +34,7 @@ class Progress:
         self._last = time.monotonic()
         self.workers: dict[int, str] = {}
         self.errors: dict[int, str] = {}
+        self.parts: dict[int, str] = {}  # particle -> its last evaluation's part scores (multitask), counts
         self.swarm: Optional[Swarm] = None
         self.status = "starting workers"
 
@@ -56,8 +57,10 @@ class Progress:
         else:
             print(text, flush=True)
 
-    def evaluation(self, particle: int, worker: str, error: Optional[str] = None) -> None:
-        """One evaluation finished (or failed)."""
+    def evaluation(self, particle: int, worker: str, error: Optional[str] = None,
+                   parts: Optional[dict[str, float]] = None, counts: Optional[dict[str, int]] = None) -> None:
+        """One evaluation finished (or failed); parts: a multitask's score per part; counts:
+        events worth showing (llm_judge's unparsable ratings)."""
         if self._evals == 0:  # rate and ETA count from the first result, not from worker start-up
             self._t0 = self._last = time.monotonic()
         self._evals += 1
@@ -66,6 +69,9 @@ class Progress:
             self.errors[particle] = error
         else:
             self.errors.pop(particle, None)
+        shown = [f"{k} {_fmt(v)}" for k, v in (parts or {}).items()]
+        shown += [f"{k.replace('_', ' ')} {v}" for k, v in (counts or {}).items() if v]
+        self.parts[particle] = "  ".join(shown)
         if self._live is not None:
             self._live.update(self.render())
 
@@ -94,7 +100,14 @@ class Progress:
         return (f"iter {s.iteration:3d}/{self.max_iterations}  best {_fmt(s.g_score)}  "
                 f"mean {_fmt(float(np.mean(s.scores[np.isfinite(s.scores)])) if np.isfinite(s.scores).any() else -math.inf)}  "
                 f"lambda {s.step:.3f}  restarts {int(s.restarts.sum())}  {_trace(s)}  "
-                f"evals/s {self._rate():.2f}  eta {self._eta(s)}")
+                f"evals/s {self._rate():.2f}  eta {self._eta(s)}" + self._top_parts(s))
+
+    def _top_parts(self, s: Swarm) -> str:
+        """The parts (multitask) and counts of this iteration's best-scoring particle."""
+        if not any(self.parts.values()) or not np.isfinite(s.scores).any():
+            return ""
+        i = int(np.nanargmax(np.where(np.isfinite(s.scores), s.scores, np.nan)))
+        return f"  [particle {i}: {self.parts.get(i, '')}]"
 
     def render(self):
         s = self.swarm
@@ -104,12 +117,16 @@ class Progress:
                     f"lambda {s.step:.3f}   {_trace(s)}   evals/s {self._rate():.2f}   ETA {self._eta(s)}   "
                     f"{self.status}")
         table = Table(show_header=True, header_style="bold", box=None)
-        for col in ("particle", "score", "personal best", "restarts", "|v|", "worker", "note"):
-            table.add_column(col, justify="left" if col in ("particle", "worker", "note") else "right")
+        has_parts = any(self.parts.values())
+        cols = ("particle", "score") + (("parts",) if has_parts else ()) + ("personal best", "restarts", "|v|",
+                                                                            "worker", "note")
+        for col in cols:
+            table.add_column(col, justify="left" if col in ("particle", "parts", "worker", "note") else "right")
         for i in range(s.size):
             label = self.names[i] if i < len(self.names) else f"child-{i}"
             style = "bold green" if s.p_scores[i] == s.g_score else None
-            table.add_row(f"{i} {label}", _fmt(s.scores[i]), _fmt(s.p_scores[i]), str(int(s.restarts[i])),
+            parts = (self.parts.get(i, ""),) if has_parts else ()
+            table.add_row(f"{i} {label}", _fmt(s.scores[i]), *parts, _fmt(s.p_scores[i]), str(int(s.restarts[i])),
                           f"{float(np.linalg.norm(s.v[i])):.3f}", self.workers.get(i, ""),
                           self.errors.get(i, ""), style=style)
         return Group(head, table)

@@ -27,7 +27,8 @@ def finish(prep, rd, swarm, evals, elapsed_s: float) -> dict[str, Any]:
         "experts": list(bank.names),
         "kind": bank.layout.kind,
         "utility": config.utility.kind,
-        "best": {"score": swarm.g_score, "coefficients": swarm.g.tolist()},
+        "best": {"score": swarm.g_score, "coefficients": swarm.g.tolist(),
+                 **({"parts": table["parts"]["val"]["global best"]} if "parts" in table else {})},
         "top_k": [{"score": json_number(s), "coefficients": c.tolist()} for s, c in swarm.top_k()],
         "iterations": swarm.iteration,
         "history": swarm.history,
@@ -69,7 +70,8 @@ def personal_best_outcomes(prep, rd, swarm, evals) -> dict[str, Any]:
         golds = [ex["answer"] for ex in prep.splits[split]] if scored[split][members[0]].answers else None
         ensemble[split] = round(analysis.ensemble_accuracy(votes, golds), 6)
     out: dict[str, Any] = {
-        "personal_bests": [{"particle": i, **{s: json_number(scored[s][i].score) for s in splits}}
+        "personal_bests": [{"particle": i, **{s: json_number(scored[s][i].score) for s in splits},
+                            **({"parts": {s: scored[s][i].parts for s in splits}} if scored["val"][i].parts else {})}
                            for i in range(swarm.size)],
         "ensemble": ensemble,
     }
@@ -117,6 +119,18 @@ def print_summary(summary: dict[str, Any], console: Optional[Console] = None) ->
     if "test_solved_by_no_expert" in b:
         console.print(f"test questions no initial expert answers but the composed expert does: "
                       f"{b['test_solved_by_no_expert_count']} ({100 * b['test_solved_by_no_expert']:.1f}%)")
+    if "parts" in b:
+        t = Table(title="score by part (multitask)")
+        t.add_column("model")
+        names = list(next(iter(b["parts"]["val"].values())) or {})
+        for split in b["parts"]:
+            for name in names:
+                t.add_column(f"{name} ({split})", justify="right")
+        for model in b["parts"]["val"]:
+            t.add_row(model, *[f"{(b['parts'][s].get(model) or {}).get(n, float('nan')):.4f}"
+                               for s in b["parts"] for n in names],
+                      style="bold green" if model == "global best" else None)
+        console.print(t)
     stats, diamond = summary.get("history_stats"), summary.get("diamond_in_the_rough")
     if stats and diamond:
         when = f" (last in iteration {stats['last_change']})" if stats["last_change"] is not None else ""

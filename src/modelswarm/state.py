@@ -78,6 +78,8 @@ class Evaluation:
     bound: Optional[float] = None  # set when scoring stopped early: score is an upper bound below it
     answers: Optional[list[Any]] = None  # per-example answers where the utility has them (multiple_choice)
     split: str = "val"  # "val" (what the search optimises) or "test" (held out)
+    parts: Optional[dict[str, float]] = None  # multitask: each part's score (an upper bound with `bound`)
+    counts: Optional[dict[str, int]] = None  # events of the evaluation (llm_judge: unparsable_ratings)
 
     def to_json(self) -> str:
         d = dict(self.__dict__)

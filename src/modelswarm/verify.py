@@ -41,6 +41,7 @@ def score_checkpoint(config: Config, target: Path, split: str = "val") -> float:
 def score_splits(config: Config, target: Path, splits: list[str]) -> dict[str, float]:
     """Load the checkpoint once and score it on each split ("val", "test")."""
     utility = make_utility(config.utility)
+    utility.check()
     examples = {s: utility.load_split(s) for s in splits}
     if any(ex is None for ex in examples.values()):
         raise UserError("utility.test_data", "is not set in the config")

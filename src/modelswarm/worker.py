@@ -38,6 +38,8 @@ class EvalResult:
     worker: str
     early_exit: bool = False
     answers: Optional[list[Any]] = None
+    parts: Optional[dict[str, float]] = None  # multitask: each part's score
+    counts: Optional[dict[str, int]] = None  # llm_judge: unparsable ratings
 
 
 class Evaluator:
@@ -81,7 +83,8 @@ class Evaluator:
         if seconds > TRIM_AFTER_S:
             release_free_heap()
         return EvalResult(score=result.value, per_example=result.per_example, seconds=seconds, worker=self.name,
-                          early_exit=result.early_exit, answers=result.answers)
+                          early_exit=result.early_exit, answers=result.answers, parts=result.parts,
+                          counts=result.counts)
 
     def evaluate_many(self, jobs: Sequence[tuple[Sequence[float], str, Optional[float]]]) -> list[EvalResult | str]:
         """Several evaluations in one call (the pool batches short ones); an evaluation that

@@ -37,7 +37,8 @@ class Score:
     per_example: Optional[list[float]] = None  # 1/0 correctness where the utility has it
     early_exit: bool = False  # value is an upper bound: scoring stopped below the bound
     answers: Optional[list[Any]] = None  # per-example answers, for the end-of-run ensemble vote
-    parts: Optional[dict[str, float]] = None  # per-part scores of a utility made of parts
+    parts: Optional[dict[str, float]] = None  # per-part scores of a utility made of parts (multitask)
+    counts: Optional[dict[str, int]] = None  # events worth a line in the journal (llm_judge: unparsable ratings)
 
 
 class Utility:
@@ -48,6 +49,14 @@ class Utility:
     def __init__(self, config: UtilityConfig):
         self.config = config
         self.params = config.params
+
+    def check(self) -> None:
+        """Coordinator-side checks beyond the config's (a model directory, a template):
+        raise UserError naming the key, before any worker starts. Loads no weights."""
+
+    def side_models(self) -> dict[str, float]:
+        """Models a worker holds besides the particle (a reward model, a judge): name -> MB."""
+        return {}
 
     def load(self, path: str | Path) -> list[dict[str, Any]]:
         raise NotImplementedError

@@ -1,23 +1,32 @@
-"""exact_match: greedy generation, strictly normalised, compared for equality.
+"""exact_match: greedy generation compared with the answer, by one of three rules (`match`).
 
 JSONL lines: {"prompt": str, "answer": str or number}. Prompts are left-padded and batched,
-generation is greedy with the KV cache (see scoring/greedy.py) and stops at EOS or a newline. The
-normaliser only folds case, whitespace, surrounding quotes and a final period, and keeps the
-first line: "15" does not match "150", and an answer buried in a sentence does not count.
+generation is greedy with the KV cache (see scoring/greedy.py).
 
-Scoring stops generating for a row as soon as its text can no longer normalise to the
-answer ("8" when the answer is "92"), which is most rows after the first token. This never
-changes a mark: `may_still_match` only says no when no continuation could match.
+  first_line (default)  strict: the first line, normalised, equals the answer. The normaliser
+      only folds case, whitespace, surrounding quotes and a final period: "15" does not match
+      "150", and an answer buried in a sentence does not count. Generation stops at EOS or
+      a newline, and for a row as soon as its text can no longer normalise to the answer
+      ("8" when the answer is "92"), which never changes a mark (`may_still_match`).
+  contains  the official rule (evaluate.py, `evaluate` with eval_type "exact_match":
+      `question["answer"] in output`): the answer, case-sensitive, anywhere in the stripped
+      output. Generation runs to EOS or max_new_tokens (newlines do not stop it), and a row
+      stops as soon as the answer has appeared (its mark is then settled).
+  last_words  the official GSM8k rule: `" ".join(output.split(" ")[-N:])`, then `contains`
+      on that (N = `last_words`: 5 in the official `evaluate`, 10 in `evaluate_test`).
+      The official run uses max_new_tokens 200 for GSM8k.
 """
 
 from __future__ import annotations
 
 import re
-from typing import Iterator
+from typing import Iterator, Literal
 
+from pydantic import Field
+
+from ..config import UtilityParams
 from ..errors import UserError
-from ..scoring.batching import length_batches, pad_id, shares_prefixes, tree_cap
-from ..scoring.greedy import greedy_decode, tree_greedy_decode
+from ..scoring.generate import generate_ids
 from ..scoring.prompts import prompt_ids
 from .base import Score, Tally, Utility, register
 from .data import read_jsonl, require
@@ -55,8 +64,35 @@ def may_still_match(text: str, answer: str) -> bool:
     return head[:n] == answer[:n] and all(c in QUOTES + ". " for c in head[len(answer):])
 
 
+def contains(answer: str, output: str) -> bool:
+    """The official exact-match rule: the answer anywhere in the stripped output."""
+    return answer in output.strip()
+
+
+def last_words(output: str, n: int) -> str:
+    """The official GSM8k cut: the last n space-separated words of the stripped output."""
+    return " ".join(output.strip().split(" ")[-n:])
+
+
 @register("exact_match")
 class ExactMatch(Utility):
+    class Params(UtilityParams):
+        match: Literal["first_line", "contains", "last_words"] = Field(
+            "first_line", description="how an output is compared with the answer: `first_line` (strict: the first "
+            "line, normalised, equals it), `contains` (the official rule: the answer anywhere in the output), "
+            "`last_words` (the official GSM8k rule: the answer among the last `last_words` words)")
+        last_words: int = Field(5, ge=1, description="for `match: last_words`: how many words at the end of the "
+                                "output are searched (official: 5 on dev, 10 on test)")
+
+    def mark(self, answer: str, text: str) -> float:
+        """1.0 when `text` (the generated output) matches `answer` (as loaded) under `match`."""
+        match = self.params.match
+        if match == "first_line":
+            return float(normalise(text) == normalise(answer))
+        if match == "last_words":
+            text = last_words(text, self.params.last_words)
+        return float(contains(answer, text))
+
     def load(self, path):
         examples = []
         for lineno, obj in read_jsonl(path):
@@ -71,9 +107,10 @@ class ExactMatch(Utility):
     def decoded(self, model, tokenizer, examples, prune: bool = False) -> Iterator[tuple[int, str]]:
         """(example index, generated text) as each is final; with prune, rows stop once their
         mark is settled (their text is then cut short, the mark is not affected)."""
+        strict = self.params.match == "first_line"
         stops = {tokenizer.eos_token_id}
         newline = tokenizer("\n", add_special_tokens=False)["input_ids"]
-        if len(newline) == 1:  # only the first line is compared: a newline ends an answer as EOS does
+        if strict and len(newline) == 1:  # only the first line is compared: a newline ends an answer as EOS does
             stops.add(newline[0])
 
         def decode(ids):
@@ -83,21 +120,19 @@ class ExactMatch(Utility):
         # the prefix test assumes decode(prefix) is a prefix of decode(all); space clean-up
         # ("a ." -> "a.") breaks that, so such tokenizers generate every row to the end
         if prune and not getattr(tokenizer, "clean_up_tokenization_spaces", False):
-            answers = [normalise(ex["answer"]) for ex in examples]
+            if strict:
+                answers = [normalise(ex["answer"]) for ex in examples]
 
-            def needs_more(k, ids):
-                text = decode(ids)
-                return not line_complete(text) and may_still_match(text, answers[k])
+                def needs_more(k, ids):
+                    text = decode(ids)
+                    return not line_complete(text) and may_still_match(text, answers[k])
+            elif self.params.match == "contains":
+                def needs_more(k, ids):  # once the answer is in, it stays in
+                    return not contains(examples[k]["answer"], decode(ids))
 
-        cfg = self.config
-        prompts = [prompt_ids(tokenizer, ex["prompt"], cfg) for ex in examples]
-        common = dict(pad_id=pad_id(tokenizer), stops=stops, max_new_tokens=cfg.max_new_tokens, needs_more=needs_more)
-        if shares_prefixes(model, cfg):
-            finished = tree_greedy_decode(model, prompts, lambda lengths: length_batches(lengths, cfg),
-                                          cap=tree_cap(cfg), decode_rows=cfg.decode_rows, **common)
-        else:
-            finished = greedy_decode(model, prompts, length_batches([len(p) for p in prompts], cfg), **common)
-        for k, ids in finished:
+        prompts = [prompt_ids(tokenizer, ex["prompt"], self.config) for ex in examples]
+        for k, ids in generate_ids(model, tokenizer, prompts, self.config, max_new_tokens=self.config.max_new_tokens,
+                                   stops=stops, needs_more=needs_more):
             yield k, decode(ids)
 
     def generate(self, model, tokenizer, examples) -> list[str]:
@@ -108,10 +143,9 @@ class ExactMatch(Utility):
         return texts
 
     def score(self, model, tokenizer, examples, bound=None) -> Score:
-        answers = [normalise(ex["answer"]) for ex in examples]
         tally = Tally(len(examples), bound)
         for k, text in self.decoded(model, tokenizer, examples, prune=True):
-            tally.settle(k, float(normalise(text) == answers[k]))
+            tally.settle(k, self.mark(examples[k]["answer"], text))
             if tally.hopeless():
                 break
         return tally.score()

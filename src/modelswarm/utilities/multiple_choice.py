@@ -6,16 +6,28 @@ the sequences' token trie runs through the decoder, so a question is computed on
 its choices (scoring/prefix_tree.py); without, each sequence is a right-padded row, batched by
 length. Either way the LM head is applied only at the positions that predict choice tokens
 (a 49k-vocab head on every position would dominate).
+
+With `scoring: generate` (the official rule, evaluate.py `evaluate` with eval_type
+"multiple_choice") the model instead answers a prompt that lists lettered options:
+greedy generation of max_new_tokens (the official 10), then `parse_choice`, the official
+`multiple_choice_answer_parsing`. The prompt is the line's "prompt" when it has one
+(`modelswarm data import-official` writes the official prompt there), else the official
+`multiple_choice_prompt` built from "question", "choices" and "labels" (default A, B, C, ...).
 """
 
 from __future__ import annotations
 
+import string
 from collections import defaultdict
-from typing import Iterator
+from typing import Iterator, Literal, Optional, Sequence
 
 import torch
+from pydantic import Field
 
+from ..config import UtilityParams
 from ..errors import UserError
+from ..official_data import official_mc_prompt
+from ..scoring.generate import generate_texts
 from ..scoring.batching import length_batches, pad_id, shares_prefixes, tree_cap
 from ..scoring.model_parts import backbone_and_head
 from ..scoring.prefix_tree import PrefixForest, tree_inputs
@@ -24,8 +36,40 @@ from .base import Score, Tally, Utility, register
 from .data import read_jsonl, require
 
 
+# how far into the output, from either end, the official parser looks for an option key
+PARSE_WINDOW = 5
+
+
+def parse_choice(labels: Sequence[str], choices: Sequence[str], output: str) -> Optional[int]:
+    """The official `multiple_choice_answer_parsing` (evaluate.py): the first option key
+    (in option order) within the first 5 characters of the stripped output; else within
+    its last 5 ("The answer is A."); else the first option whose text, lower-cased, is in
+    the lower-cased output; else no answer (None; the official "Z", always wrong).
+    Case-sensitive for keys, as the official one is."""
+    output = output.strip()
+    for window in (output[:PARSE_WINDOW], output[-PARSE_WINDOW:]):
+        for k, key in enumerate(labels):
+            if key in window:
+                return k
+    for k, text in enumerate(choices):
+        if text.lower() in output.lower():
+            return k
+    return None
+
+
+def default_labels(n: int) -> list[str]:
+    return list(string.ascii_uppercase[:n])
+
+
 @register("multiple_choice")
 class MultipleChoice(Utility):
+    class Params(UtilityParams):
+        scoring: Literal["loglik", "generate"] = Field(
+            "loglik", description="`loglik`: the choice with the highest length-normalised log-likelihood; "
+            "`generate` (the official rule): greedy generation on a prompt that lists lettered options, then the "
+            "official letter parser (first option key in the first 5 characters, then in the last 5, then the "
+            "option text, else no answer)")
+
     def load(self, path):
         examples = []
         for lineno, obj in read_jsonl(path):
@@ -38,8 +82,38 @@ class MultipleChoice(Utility):
             answer = require(obj, "answer", int, where)
             if not 0 <= answer < len(choices):
                 raise UserError(where, f"answer {answer} is outside the {len(choices)} choices")
+            if self.params.scoring == "generate":
+                obj = {**obj, "labels": self._labels(obj, where)}
+                obj["prompt"] = self._prompt(obj, where)
             examples.append(obj)
         return examples
+
+    def _labels(self, obj: dict, where: str) -> list[str]:
+        n = len(obj["choices"])
+        if "labels" not in obj:
+            if n > 26:
+                raise UserError(where, "scoring 'generate' labels options A-Z: give 'labels' for more than 26 choices")
+            return default_labels(n)
+        labels = obj["labels"]
+        if (not isinstance(labels, list) or len(labels) != n or len(set(labels)) != n
+                or not all(isinstance(x, str) and x.strip() for x in labels)):
+            raise UserError(where, f"field 'labels' must be {n} distinct non-empty strings, one per choice")
+        return labels
+
+    def _prompt(self, obj: dict, where: str) -> str:
+        if "prompt" not in obj:
+            return official_mc_prompt(obj["question"], dict(zip(obj["labels"], obj["choices"])))
+        prompt = require(obj, "prompt", str, where)
+        missing = [x for x in obj["labels"] if x not in prompt]
+        if missing:
+            raise UserError(where, f"scoring 'generate' needs a prompt that lists the lettered options; "
+                                   f"'prompt' does not mention {missing}")
+        return prompt
+
+    def generate(self, model, tokenizer, examples) -> list[str]:
+        """`scoring: generate`: each example's generated answer text (stripped)."""
+        prompts = [prompt_ids(tokenizer, ex["prompt"], self.config) for ex in examples]
+        return generate_texts(model, tokenizer, prompts, self.config, max_new_tokens=self.config.max_new_tokens)
 
     def sequences(self, tokenizer, examples) -> list[tuple[int, int, list[int], list[int]]]:
         """(example index, choice index, prompt ids, choice ids) for every pair."""
@@ -90,6 +164,12 @@ class MultipleChoice(Utility):
 
     def score(self, model, tokenizer, examples, bound=None) -> Score:
         tally = Tally(len(examples), bound)
+        if self.params.scoring == "generate":
+            for i, (ex, text) in enumerate(zip(examples, self.generate(model, tokenizer, examples))):
+                choice = parse_choice(ex["labels"], ex["choices"], text)
+                # no answer votes as -1 in the ensemble: never a gold index
+                tally.settle(i, float(choice == ex["answer"]), answer=-1 if choice is None else choice)
+            return tally.score()
         for i, s in self.scored(model, tokenizer, examples):
             choice = max(range(len(s)), key=s.__getitem__)
             tally.settle(i, float(choice == examples[i]["answer"]), answer=choice)

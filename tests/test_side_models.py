@@ -1,0 +1,174 @@
+"""reward_model and llm_judge on tiny random models built here: a tiny Llama answers, a tiny
+LlamaForSequenceClassification (one logit) rewards, a tiny causal LM judges. Scores are
+checked against plain hand computations on transformers' own generate and forward."""
+
+import pytest
+import torch
+
+from modelswarm.errors import UserError
+from modelswarm.tiny import make_base, make_tokenizer, write_jsonl
+from modelswarm.utilities.llm_judge import OFFICIAL_TEMPLATE, fill, parse_rating
+from modelswarm.utilities.reward_model import length_score, normalise_reward
+
+from conftest import utility_of
+
+CHAT = "{% for m in messages %}[{{ m['role'] }}] {{ m['content'] }}\n{% endfor %}{% if add_generation_prompt %}[assistant] {% endif %}"
+PROMPTS = ["3+4?", "Name a colour.", "Say hi", "12", "What is 2 times 9?", "ok"]
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory):
+    """Paths of a tiny chat Llama (the particle), a reward model and a judge, and the data."""
+    from transformers import AutoModelForCausalLM, LlamaConfig, LlamaForSequenceClassification
+
+    root = tmp_path_factory.mktemp("side")
+    gen = make_base(root / "gen", seed=1, chat_template=CHAT)
+    judge = make_base(root / "judge", seed=2, chat_template=CHAT)
+    rm_dir = root / "rm"
+    tok = make_tokenizer(rm_dir, chat_template=CHAT)
+    torch.manual_seed(3)
+    LlamaForSequenceClassification(LlamaConfig(
+        vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
+        num_key_value_heads=2, max_position_embeddings=512, pad_token_id=0, num_labels=1)).save_pretrained(rm_dir)
+    data = write_jsonl(root / "prompts.jsonl", [{"prompt": p} for p in PROMPTS])
+    model = AutoModelForCausalLM.from_pretrained(gen).eval()
+    from transformers import AutoTokenizer
+    return {"gen": gen, "rm": rm_dir, "judge": judge, "data": data, "model": model,
+            "tok": AutoTokenizer.from_pretrained(gen)}
+
+
+def hf_reply(model, tok, text: str, max_new_tokens: int, chat: bool = True, prefix: str = "") -> str:
+    """transformers' greedy generate on one prompt (through the chat template), decoded and stripped."""
+    if chat:
+        text = tok.apply_chat_template([{"role": "user", "content": text}], tokenize=False, add_generation_prompt=True)
+        ids = tok(text + prefix, add_special_tokens=False, return_tensors="pt").input_ids
+    else:
+        ids = tok(text + prefix, return_tensors="pt").input_ids
+    out = model.generate(ids, attention_mask=torch.ones_like(ids), max_new_tokens=max_new_tokens, do_sample=False,
+                         pad_token_id=tok.pad_token_id)
+    return tok.decode(out[0, ids.shape[1]:], skip_special_tokens=True)
+
+
+def hand_reward(rm_dir, prompt: str, response: str) -> tuple[float, int]:
+    """The reward model's logit on one (prompt, response) through its chat template, and the response's length."""
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(rm_dir)
+    rm = AutoModelForSequenceClassification.from_pretrained(rm_dir).eval()
+    text = tok.apply_chat_template([{"role": "user", "content": prompt}, {"role": "assistant", "content": response}],
+                                   tokenize=False)
+    ids = tok(text, add_special_tokens=False, return_tensors="pt").input_ids
+    with torch.no_grad():
+        return float(rm(input_ids=ids).logits[0, 0]), len(tok(response)["input_ids"])
+
+
+@pytest.mark.parametrize("mode", ["default", "concise", "verbose"])
+def test_reward_utility_is_the_reward_model_on_generates_outputs(models, mode):
+    util = utility_of("reward_model", data=str(models["data"]), max_new_tokens=12, reward_model=str(models["rm"]),
+                      mode=mode, reward_low=-0.5, reward_high=0.5, length_low=2, length_high=14, batch_sequences=4, decode_rows=3)
+    util.check()
+    examples = util.load(models["data"])
+    score = util.score(models["model"], models["tok"], examples)
+    want = []
+    for p in PROMPTS:
+        r, n = hand_reward(models["rm"], p, hf_reply(models["model"], models["tok"], p, 12).strip())
+        r = min(1.0, max(0.0, (r + 0.5) / 1.0))
+        ln = min(1.0, max(0.0, (n - 2) / 12))
+        want.append({"default": r, "concise": (r + 1 - ln) / 2, "verbose": (r + ln) / 2}[mode])
+    assert score.value == pytest.approx(sum(want) / len(want), abs=1e-5)
+    assert util._rm is not None and util.reward_model(models["model"]) is util._rm  # loaded once, kept
+
+
+def test_the_official_reward_normalisation():
+    low, high = -3.060546875, 2.65625  # official RM_LOW, RM_HIGH
+    assert normalise_reward(high, low, high) == 1.0 and normalise_reward(low, low, high) == 0.0
+    assert normalise_reward(10.0, low, high) == 1.0 and normalise_reward(-10.0, low, high) == 0.0
+    assert normalise_reward(0.0, low, high) == pytest.approx(3.060546875 / (2.65625 + 3.060546875))
+    assert length_score(10, 10, 201) == 0.0 and length_score(201, 10, 201) == 1.0 and length_score(300, 10, 201) == 1.0
+
+
+@pytest.mark.parametrize("reply, want", [
+    ("Rating: 7/10 because", 7), ("Rating: 10/10", 10), ("Sure. Rating: 3 /10", 3), ("Rating: 1/10 Rating: 9/10", 1),
+    ("Rating: 0/10", None), ("Rating: 11/10", None), ("Rating: seven/10", None), ("Rating: 7", None),
+    ("rating: 7/10", None), ("7/10", None), ("Rating: 7.5/10", None), ("", None),
+])
+def test_the_rating_parse_is_strict(reply, want):
+    assert parse_rating(reply) == want
+
+
+def test_judge_utility_is_the_mean_parsed_rating_over_ten_and_counts_unparsable(models):
+    common = dict(data=str(models["data"]), max_new_tokens=6, judge_model=str(models["judge"]), batch_sequences=4, decode_rows=3)
+    util = utility_of("llm_judge", **common, judge_max_new_tokens=5)
+    util.check()
+    examples = util.load(models["data"])
+    score = util.score(models["model"], models["tok"], examples)
+    # by hand: the particle's replies, the judge's replies to the filled template, parsed
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    judge, jtok = AutoModelForCausalLM.from_pretrained(models["judge"]).eval(), AutoTokenizer.from_pretrained(models["judge"])
+    resps = [hf_reply(models["model"], models["tok"], p, 6).strip() for p in PROMPTS]
+    verdicts = ["Rating: " + hf_reply(judge, jtok, fill(OFFICIAL_TEMPLATE, p, r), 5, prefix="Rating: ")
+                for p, r in zip(PROMPTS, resps)]
+    assert util.replies(models["model"], PROMPTS, resps) == verdicts  # the judge saw what generate gives
+    ratings = [parse_rating(v) for v in verdicts]
+    assert score.counts == {"unparsable_ratings": sum(r is None for r in ratings)}
+    assert score.value == pytest.approx(sum(1 if r is None else r for r in ratings) / len(ratings) / 10)
+    # a reply that gives the rating is parsed: a prefix that already holds one settles it for every prompt
+    sure = utility_of("llm_judge", **common, judge_prefix="Rating: 7/10", template="Rate: {response}")
+    s = sure.score(models["model"], models["tok"], examples)
+    assert s.value == pytest.approx(0.7) and s.counts == {"unparsable_ratings": 0}
+    dflt = utility_of("llm_judge", **common, judge_prefix="Rating: none", default_rating=4, judge_max_new_tokens=1)
+    s = dflt.score(models["model"], models["tok"], examples)
+    assert s.value == pytest.approx(0.4) and s.counts == {"unparsable_ratings": len(PROMPTS)}
+
+
+def test_bad_side_models_and_templates_are_refused_naming_the_key(models, tmp_path):
+    d = str(models["data"])
+    cases = [
+        (utility_of("reward_model", data=d, reward_model=str(tmp_path / "nope")), "utility.reward_model",
+         "not a local model directory"),
+        (utility_of("reward_model", data=d, reward_model=str(models["judge"])), "utility.reward_model",
+         "LlamaForCausalLM, not a \\*ForSequenceClassification"),
+        (utility_of("llm_judge", data=d, judge_model=str(models["judge"]), template="Rate {prompt}"),
+         "utility.template", "no {response} placeholder"),
+        (utility_of("llm_judge", data=d, judge_model=str(tmp_path)), "utility.judge_model", "no config.json"),
+        (utility_of("reward_model", data=d, reward_model=str(models["rm"]), reward_low=1.0, reward_high=0.0),
+         "utility.reward_high", "must be greater"),
+    ]
+    from transformers import LlamaConfig, LlamaForSequenceClassification
+    two = tmp_path / "two"
+    make_tokenizer(two)
+    LlamaForSequenceClassification(LlamaConfig(vocab_size=100, hidden_size=16, intermediate_size=32, num_hidden_layers=1,
+                                               num_attention_heads=2, num_labels=2)).save_pretrained(two)
+    cases.append((utility_of("reward_model", data=d, reward_model=str(two)), "utility.reward_model", "has 2 labels"))
+    for util, key, problem in cases:
+        with pytest.raises(UserError, match=problem) as err:
+            util.check()
+        assert err.value.where == key and "\n" not in str(err.value)
+
+
+def test_prompt_data_must_have_prompts(tmp_path, models):
+    bad = write_jsonl(tmp_path / "p.jsonl", [{"prompt": "a"}, {"question": "b"}])
+    with pytest.raises(UserError, match="missing field 'prompt'") as err:
+        utility_of("llm_judge", data=str(bad), judge_model=str(models["judge"])).load(bad)
+    assert err.value.where == f"{bad}:2"
+
+
+@pytest.mark.parametrize("utility, problem", [
+    ({"kind": "reward_model", "reward_model": "missing-dir"}, "utility.reward_model: '"),
+    ({"kind": "llm_judge", "judge_model": "JUDGE", "template": "Rate: {prompt}"}, "utility.template: has no {response}"),
+    ({"kind": "reward_model", "reward_model": "JUDGE"}, "not a *ForSequenceClassification"),
+])
+def test_cli_refuses_a_bad_side_model_or_template_before_any_worker_starts(models, tmp_path, utility, problem):
+    import subprocess
+    import sys
+
+    import yaml
+
+    utility = {k: (str(models["judge"]) if v == "JUDGE" else v) for k, v in utility.items()}
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(yaml.safe_dump({"base_model": str(models["gen"]), "experts": str(tmp_path / "none"),
+                                   "runs_dir": str(tmp_path / "runs"), "utility": {**utility, "data": str(models["data"])}}))
+    r = subprocess.run([sys.executable, "-m", "modelswarm.cli", "run", str(cfg)], capture_output=True, text=True)
+    assert r.returncode == 2 and r.stderr.strip().count("\n") == 0 and problem.replace(": ", "': ", 1) in r.stderr, r.stderr
+    assert f"{cfg}: key 'utility." in r.stderr
+    assert not (tmp_path / "runs").exists()
