@@ -17,6 +17,7 @@ With no actor left and no room for one, `ClusterLost` stops the run.
 from __future__ import annotations
 
 import collections
+import json
 import logging
 import math
 import os
@@ -37,12 +38,20 @@ class Job:
     coeffs: tuple[float, ...]
     split: str = "val"
     bound: Optional[float] = None  # early exit below this score (None: score fully)
+    merge: Optional[str] = None  # a delta-space merge (delta.MergeSpec as JSON) instead of coeffs
 
 
 @dataclass(frozen=True)
 class Failure:
     reason: str
     attempts: int
+
+
+def _call(job: Job) -> tuple:
+    """The arguments of Evaluator.evaluate for one job."""
+    if job.merge is None:
+        return (list(job.coeffs), job.split, job.bound)
+    return (list(job.coeffs), job.split, job.bound, json.loads(job.merge))
 
 
 class ClusterLost(UserError):
@@ -320,7 +329,7 @@ class EvaluatorPool:
         def submit(slot: int) -> None:
             waiting = [sum(len(entry[1]) for entry in line) for line in lines]
             chunk = self._chunk(queue, solo, waiting[slot], sum(waiting))
-            ref = self.actors[slot].evaluate_many.remote([(list(j.coeffs), j.split, j.bound) for j in chunk])
+            ref = self.actors[slot].evaluate_many.remote([_call(j) for j in chunk])
             lines[slot].append([ref, chunk, time.monotonic() if not lines[slot] else None])
 
         def fail(slot: int, job: Job, reason: str) -> None:
