@@ -319,12 +319,13 @@ def experts_train(
     import json
 
     from .demo.smollm import ensure_base
-    from .demo.train import TrainRecipe, train_expert
+    from .train import TrainRecipe, train_files
 
     for f in data:
         if not f.is_file():
             raise UserError(f, "data file not found")
-    info = train_expert(base or ensure_base(), data, out, TrainRecipe(steps=steps, lr=lr, rank=rank, alpha=2 * rank, seed=seed))
+    recipe = TrainRecipe(steps=steps, lr=lr, rank=rank, alpha=2 * rank, seed=seed)
+    info = train_files(base or ensure_base(), data, out, recipe, progress=True, label=out.name)
     console.print(json.dumps(info, indent=2))
 
 

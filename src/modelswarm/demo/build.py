@@ -54,7 +54,8 @@ def make_demo(out: Path, recipe: TrainRecipe = TrainRecipe(), skills: Optional[l
             info.update(score_adapter(base, out / "lora" / skill, out / "data" / "val.jsonl"))
     for skill in todo:
         t0 = time.time()
-        info = train_expert(base, [out / "data" / "train" / f"{skill}.jsonl"], out / "lora" / skill, recipe)
+        info = train_expert(base, [out / "data" / "train" / f"{skill}.jsonl"], out / "lora" / skill, recipe,
+                            progress=True)
         info["data"] = [str(Path(p).relative_to(out)) for p in info["data"]]
         info.update(score_adapter(base, out / "lora" / skill, out / "data" / "val.jsonl"))
         manifest["experts"][skill] = info
