@@ -340,6 +340,17 @@ def experts_make_demo(
     make_demo(out, skills=skill, log=lambda m: console.print(m, highlight=False))
 
 
+@experts_app.command("make-suite2")
+def experts_make_suite2(
+    out: Path = typer.Argument(Path("experts/suite2"), help="where the suite, experts and manifest go"),
+    skill: Optional[list[str]] = typer.Option(None, "--skill", help="only these skills (default: all four)"),
+) -> None:
+    """Build the second suite (count, sort, shift, max + shift_of_max) and its four LoRA experts."""
+    from .demo.suite2 import make_suite2
+
+    make_suite2(out, skills=skill, log=lambda m: console.print(m, highlight=False))
+
+
 @experts_app.command("make-tiny")
 def make_tiny(out: Path = typer.Argument(Path("experts/tiny"), help="where to write the tiny world")) -> None:
     """Build the tiny test world: a 2-layer random Llama, LoRA specialists, data."""

