@@ -98,6 +98,8 @@ def run_compare(prep, methods: Optional[Sequence[str]] = None, budget: Optional[
                     if method.kind == "search" and seed_budget is None:
                         raise UserError("--budget", "model_swarms did not finish: no budget for the searches")
                     row = _load_row(rd, name, seed)
+                    if row is not None and method.kind == "search" and row.get("budget") != seed_budget:
+                        row = None  # another budget than this row's: search again (the journal still serves)
                     if row is None:
                         row = _run_method(prep, evals, pool, rd, name, seed,
                                           seed_budget if method.kind == "search" else None, swarm_run, log)
@@ -147,7 +149,7 @@ def _run_method(prep, evals, pool, rd, name, seed, budget, swarm_run, log) -> di
         seconds = float(outcome.info["seconds"])  # the search alone, as the run recorded it
     if budget is not None and ctx.used != budget:
         raise RuntimeError(f"{name} used {ctx.used} evaluations of its budget {budget}")
-    row = {"method": name, "kind": method.kind, "seed": seed, "seeded": method.seeded,
+    row = {"method": name, "kind": method.kind, "seed": seed, "seeded": method.seeded, "budget": budget,
            "val": _num(outcome.val), "evaluations": ctx.used, "computed": evals.computed - computed0,
            "seconds": round(seconds, 2), "coeffs": outcome.coeffs, "merge": outcome.merge,
            "curve": [_num(x) for x in ctx.curve], "info": outcome.info}
