@@ -129,3 +129,18 @@ def test_merge_spec_round_trips_and_refuses_nonsense():
         MergeSpec("average")
     with pytest.raises(ValueError):
         MergeSpec("ties", density=0.0)
+
+
+def test_a_one_hot_linear_merge_is_that_expert(world, setup):
+    """Independent of the formula: W0 + B_j A_j scaling is what PEFT computes for expert j."""
+    bank, ev = setup
+    ids = torch.tensor([[1, 20, 30, 40, 50]])
+    for j in range(len(bank.names)):
+        onehot = tuple(float(i == j) for i in range(len(bank.names)))
+        ev.evaluate(list(onehot), "val")
+        with torch.inference_mode():
+            want = ev.model(input_ids=ids).logits
+        ev.evaluate([], "val", None, MergeSpec("linear", weights=onehot).to_dict())
+        with torch.inference_mode():
+            got = ev.model(input_ids=ids).logits
+        torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-5)
