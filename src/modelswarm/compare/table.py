@@ -20,7 +20,8 @@ def _fmt(s: dict[str, Any]) -> str:
 
 def table_rows(result: dict[str, Any]) -> list[list[str]]:
     out = []
-    for name, s in result["summary"].items():
+    for name in result["methods"]:  # the run's order (compare.json's keys are sorted)
+        s = result["summary"][name]
         mark = " (winner)" if result.get("winner") and result["winner"]["method"] == name else ""
         out.append([name + mark, s["kind"], _fmt(s["val"]), _fmt(s["test"]), f"{s['evaluations']:g}",
                     f"{s['seconds']:.0f}", str(len(s["seeds"]))])
@@ -70,7 +71,7 @@ def plot_compare(compare_dir: Path, result: dict[str, Any]) -> Path:
 
     fig, ax = plt.subplots(figsize=(8, 4.5), dpi=110)
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
-    searchers = [n for n, s in result["summary"].items() if s["kind"] in ("swarm", "search")]
+    searchers = [n for n in result["methods"] if result["summary"][n]["kind"] in ("swarm", "search")]
     for c, name in enumerate(searchers):
         for k, row in enumerate(r for r in result["rows"] if r["method"] == name):
             y = best_so_far(row["curve"])
