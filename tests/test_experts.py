@@ -142,3 +142,13 @@ def test_full_weight_experts(world, tmp_path):
     bank = load_bank(str(tmp_path / "full"))
     assert bank.layout.kind == "full"
     check_against_base(bank.layout, world["base"])
+
+
+def test_the_one_trainer_shows_its_progress_and_loss(world, tmp_path, capsys):
+    from modelswarm.train import TINY, replace, train_lora
+
+    info = train_lora(world["base"], [("3^", "4"), ("5^", "6")], tmp_path / "e", replace(TINY, steps=3),
+                      progress=True, label="e")
+    out = capsys.readouterr().out
+    assert "e" in out and "3/3" in out and f"loss {info['final_loss']:.4f}"[:9] in out
+    assert (tmp_path / "e" / "adapter_model.safetensors").is_file() and info["examples"] == 2

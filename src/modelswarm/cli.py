@@ -117,9 +117,24 @@ def export(
     out: Optional[Path] = typer.Option(None, "--out", help="output directory (default: RUN_DIR/best)"),
     rank: int = typer.Option(1, "--rank", help="1 = global best, 2 = second-best personal best, ..."),
     merged: bool = typer.Option(False, "--merged", help="also write RUN_DIR/merged: base + best adapter, merged"),
+    method: Optional[str] = typer.Option(None, "--method", help="a compare directory: this method's answer "
+                                                                  "(default: the winner)"),
+    seed: Optional[int] = typer.Option(None, "--seed", help="a compare directory: this seed's row"),
 ) -> None:
-    """(Re)write a particle of a run as a PEFT adapter (LoRA) or HF model dir (full)."""
+    """(Re)write a particle of a run as a PEFT adapter (LoRA) or HF model dir (full); or, from a
+    compare directory, a method's answer (a delta-space merge as a merged HF model)."""
     import contextlib
+
+    if (Path(run_dir) / "compare.json").is_file():
+        from .compare.export import export_compare
+        from .state import no_space
+
+        with no_space(out or run_dir, "free some space, then export again"):
+            target, row = export_compare(run_dir, out, method, seed)
+        console.print(f"wrote {target} ({row['method']}, seed {row['seed']}, validation {row['val']})")
+        return
+    if method is not None or seed is not None:
+        raise UserError(run_dir, "--method and --seed are for a compare directory (one with compare.json)")
 
     from .experts import load_bank
     from .export import export_particle
@@ -219,6 +234,42 @@ def baselines(
 
 
 @app.command()
+def compare(
+    config: Path = typer.Argument(..., help="swarm config YAML"),
+    methods: Optional[list[str]] = typer.Option(None, "--methods", help="comma-separated or repeated; default: all "
+                                                "(model_swarms, best_expert, uniform_soup, greedy_soup, "
+                                                "task_arithmetic, ties, dare_ties, lorahub, cma_es, random_search)"),
+    budget: Optional[int] = typer.Option(None, "--budget", help="validation evaluations per search "
+                                                                 "(default: what model_swarms used)"),
+    seeds: int = typer.Option(1, "--seeds", help="run the seeded methods with seeds seed, seed+1, ...: mean and spread"),
+    swarm_run: Optional[Path] = typer.Option(None, "--swarm-run", help="use this finished run as model_swarms"),
+    out: Optional[Path] = typer.Option(None, "--out", help="compare directory (default: runs/<name>-compare)"),
+    address: Optional[str] = ADDRESS,
+) -> None:
+    """Model Swarms against soups, data-free merges and black-box searches, on one budget."""
+    from .compare.runner import run_compare
+    from .compare.table import print_compare
+    from .config import load_config
+    from .coordinator import prepare
+
+    cfg = load_config(config)
+    prep = prepare(cfg, config)
+    if swarm_run is not None and not (swarm_run / "summary.json").is_file():
+        raise UserError(swarm_run, "not a finished run (no summary.json)")
+    try:
+        result = run_compare(prep, methods, budget, seeds, out, address, swarm_run,
+                             log=lambda m: console.print(m, highlight=False))
+    except KeyboardInterrupt:
+        print("\ninterrupted; finished evaluations are journaled. Run the same command again to resume.", flush=True)
+        raise typer.Exit(130)
+    print_compare(result, console)
+    w = result["winner"]
+    if w:
+        console.print(f"winner on validation: {w['method']} (seed {w['seed']}); export it with "
+                      f"`modelswarm export {out or Path(cfg.runs_dir) / (cfg.name + '-compare')}`")
+
+
+@app.command()
 def plan(
     config: Path = typer.Argument(..., help="swarm config YAML"),
     warmup: int = typer.Option(8, "--warmup", help="examples in the first timing pass; the sample doubles "
@@ -271,12 +322,13 @@ def experts_train(
     import json
 
     from .demo.smollm import ensure_base
-    from .demo.train import TrainRecipe, train_expert
+    from .train import TrainRecipe, train_files
 
     for f in data:
         if not f.is_file():
             raise UserError(f, "data file not found")
-    info = train_expert(base or ensure_base(), data, out, TrainRecipe(steps=steps, lr=lr, rank=rank, alpha=2 * rank, seed=seed))
+    recipe = TrainRecipe(steps=steps, lr=lr, rank=rank, alpha=2 * rank, seed=seed)
+    info = train_files(base or ensure_base(), data, out, recipe, progress=True, label=out.name)
     console.print(json.dumps(info, indent=2))
 
 
@@ -289,6 +341,17 @@ def experts_make_demo(
     from .demo.build import make_demo
 
     make_demo(out, skills=skill, log=lambda m: console.print(m, highlight=False))
+
+
+@experts_app.command("make-suite2")
+def experts_make_suite2(
+    out: Path = typer.Argument(Path("experts/suite2"), help="where the suite, experts and manifest go"),
+    skill: Optional[list[str]] = typer.Option(None, "--skill", help="only these skills (default: all four)"),
+) -> None:
+    """Build the second suite (count, sort, shift, max + shift_of_max) and its four LoRA experts."""
+    from .demo.suite2 import make_suite2
+
+    make_suite2(out, skills=skill, log=lambda m: console.print(m, highlight=False))
 
 
 @experts_app.command("make-tiny")

@@ -27,7 +27,7 @@ from .lock import RunLock
 from .pool import ClusterLost, EvaluatorPool, Failure, Job, init_ray
 from .progress import Progress
 from .report import finish
-from .state import Evaluation, RunDir, coeff_hash
+from .state import Evaluation, RunDir, coeff_hash, merge_hash
 from .swarm import Swarm
 from .utilities import make_utility
 from .utilities.python_fn import sys_paths_for
@@ -179,6 +179,42 @@ class Evaluations:
             self.pool.run(jobs, done)
         return out  # type: ignore[return-value]
 
+    def score_merges(self, specs: Sequence[Any], split: str = "val") -> list[Evaluation]:
+        """Evaluations of delta-space merges (delta.MergeSpec), cached and journaled like rows."""
+        out: list[Optional[Evaluation]] = [None] * len(specs)
+        todo: dict[str, list[int]] = {}
+        for i, spec in enumerate(specs):
+            h = merge_hash(spec.key())
+            ev = self.cache.get(self._key(split, h))
+            if ev is not None:
+                out[i] = ev
+                self.hits += 1
+            else:
+                todo.setdefault(h, []).append(i)
+        if todo:
+            jobs = [Job(key=h, coeffs=(), split=split, merge=specs[idx[0]].key())
+                    for h, idx in todo.items()]
+
+            def done(job: Job, result, actor) -> None:
+                head = dict(iteration=None, particle=todo[job.key][0], hash=job.key, coeffs=[], split=split,
+                            merge=specs[todo[job.key][0]].to_dict())
+                if isinstance(result, Failure):
+                    ev = Evaluation(**head, score=math.nan, seconds=0.0,
+                                    error=f"{result.reason} (after {result.attempts} attempts)")
+                else:
+                    ev = Evaluation(**head, score=float(result.score), seconds=round(result.seconds, 4),
+                                    worker=result.worker, per_example=result.per_example, answers=result.answers)
+                self.run_dir.append(ev)
+                if not ev.failed:
+                    self.cache[self._key(split, job.key)] = ev
+                self.computed += 1
+                for i in todo[job.key]:
+                    out[i] = ev
+                    self.progress.evaluation(i, ev.worker, ev.error)
+
+            self.pool.run(jobs, done)
+        return out  # type: ignore[return-value]
+
     def shutdown(self) -> None:
         if self._pool is not None:
             self._pool.shutdown()
@@ -195,8 +231,10 @@ def run_swarm(
     resume: bool = False,
     live: Optional[bool] = None,
     stop_after: Optional[int] = None,
+    pool: Optional[EvaluatorPool] = None,
 ) -> dict[str, Any]:
-    """Run (or resume) a search to the end; returns the summary. stop_after: iterations, for tests."""
+    """Run (or resume) a search to the end; returns the summary. stop_after: iterations, for tests.
+    pool: an already started pool to evaluate on (modelswarm compare); it is left running."""
     config = prep.config
     rd = RunDir(config.run_dir)
     if resume and not rd.exists():
@@ -205,7 +243,7 @@ def run_swarm(
         check_new(rd)
     rd.path.mkdir(parents=True, exist_ok=True)
     with RunLock(rd.path):  # one process at a time on a run directory
-        return _run_locked(prep, rd, address, resume, live, stop_after)
+        return _run_locked(prep, rd, address, resume, live, stop_after, pool)
 
 
 def check_new(rd: RunDir) -> None:
@@ -214,7 +252,7 @@ def check_new(rd: RunDir) -> None:
 
 
 def _run_locked(prep: Prepared, rd: RunDir, address: Optional[str], resume: bool, live: Optional[bool],
-                stop_after: Optional[int]) -> dict[str, Any]:
+                stop_after: Optional[int], pool: Optional[EvaluatorPool] = None) -> dict[str, Any]:
     config, bank = prep.config, prep.bank
     if resume:
         rd.check_experts(bank.names)
@@ -233,7 +271,8 @@ def _run_locked(prep: Prepared, rd: RunDir, address: Optional[str], resume: bool
                               "experts": list(bank.names)})
 
     progress = Progress(bank.names, config.swarm.max_iterations, live=live)
-    evals = Evaluations(rd, lambda: start_pool(prep, address, progress.message), progress)
+    evals = Evaluations(rd, (lambda: pool) if pool is not None else lambda: start_pool(prep, address, progress.message),
+                        progress)
     try:
         with progress:
             if not swarm.started:
@@ -265,4 +304,5 @@ def _run_locked(prep: Prepared, rd: RunDir, address: Optional[str], resume: bool
         raise UserError(rd.path, f"{exc.problem}: the run is saved up to its last complete iteration; once the "
                                  f"cluster has room again, resume with `modelswarm resume {rd.path}`") from None
     finally:
-        evals.shutdown()
+        if pool is None:
+            evals.shutdown()

@@ -20,10 +20,11 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, Optional, Sequence
 
 from .errors import UserError, error_line
+from .pool import Failure, job_arguments
 from .worker import EvalResult
 
 if TYPE_CHECKING:
-    from .pool import EvaluatorPool, Failure, Job
+    from .pool import EvaluatorPool, Job
 
 log = logging.getLogger(__name__)
 
@@ -122,12 +123,10 @@ class Dispatch:
     def submit(self, slot: int) -> None:
         waiting = [sum(len(call.jobs) for call in line) for line in self.lines]
         jobs = self.pool._chunk(self.queue, self.solo, waiting[slot], sum(waiting))
-        ref = self.pool.actors[slot].evaluate_many.remote([(list(j.coeffs), j.split, j.bound) for j in jobs])
+        ref = self.pool.actors[slot].evaluate_many.remote([job_arguments(j) for j in jobs])
         self.lines[slot].append(Call(ref=ref, jobs=jobs, head_since=None if self.lines[slot] else time.monotonic()))
 
     def fail(self, slot: int, job: "Job", reason: str) -> None:
-        from .pool import Failure
-
         self.attempts[job.key] += 1
         log.warning("evaluation %s failed (attempt %d): %s", job.key, self.attempts[job.key], reason)
         if self.attempts[job.key] > self.pool.max_retries:

@@ -17,6 +17,7 @@ With no actor left and no room for one, `ClusterLost` stops the run.
 from __future__ import annotations
 
 import collections
+import json
 import logging
 import math
 import os
@@ -37,12 +38,20 @@ class Job:
     coeffs: tuple[float, ...]
     split: str = "val"
     bound: Optional[float] = None  # early exit below this score (None: score fully)
+    merge: Optional[str] = None  # a delta-space merge (delta.MergeSpec as JSON) instead of coeffs
 
 
 @dataclass(frozen=True)
 class Failure:
     reason: str
     attempts: int
+
+
+def job_arguments(job: Job) -> tuple:
+    """The arguments of Evaluator.evaluate for one job."""
+    if job.merge is None:
+        return (list(job.coeffs), job.split, job.bound)
+    return (list(job.coeffs), job.split, job.bound, json.loads(job.merge))
 
 
 class ClusterLost(UserError):

@@ -56,6 +56,11 @@ def errno_of(exc: BaseException) -> Optional[int]:
     return int(found.group(1)) if found else None
 
 
+def merge_hash(key: str) -> str:
+    """Identity of a delta-space merge: its spec as canonical JSON (never equal to a coeff_hash)."""
+    return "m" + hashlib.sha256(key.encode()).hexdigest()[:19]
+
+
 def coeff_hash(coeffs: Iterable[float]) -> str:
     """Identity of a particle position: the exact float64 bytes, so a replay matches bit for bit."""
     data = np.ascontiguousarray(np.asarray(list(coeffs), dtype="<f8")).tobytes()
@@ -80,9 +85,12 @@ class Evaluation:
     split: str = "val"  # "val" (what the search optimises) or "test" (held out)
     parts: Optional[dict[str, float]] = None  # multitask: each part's score (an upper bound with `bound`)
     counts: Optional[dict[str, int]] = None  # events of the evaluation (llm_judge: unparsable_ratings)
+    merge: Optional[dict[str, Any]] = None  # a delta-space merge (modelswarm compare) instead of coeffs
 
     def to_json(self) -> str:
         d = dict(self.__dict__)
+        if d["merge"] is None:  # the journal of a plain run keeps its fields
+            del d["merge"]
         # JSON has no inf or nan: a failure is null, an infinite score the string "inf" / "-inf"
         d["score"] = None if math.isnan(self.score) else self.score if math.isfinite(self.score) else str(self.score)
         return json.dumps(d, separators=(",", ":"))

@@ -84,28 +84,13 @@ def write_jsonl(path: Path, rows: Iterable[dict]) -> Path:
 
 def train_lora(base_dir: Path, out_dir: Path, skills: list[str], steps: int = 300, rank: int = 4,
                lr: float = 2e-2, seed: int = 0) -> Path:
-    """Fine-tune a LoRA adapter on the answer tokens of the given skills (all 10 digits)."""
-    from peft import LoraConfig, get_peft_model
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    """Fine-tune a LoRA adapter on the answer tokens of the given skills (all 10 digits),
+    with the one trainer (train.py) and its tiny recipe: the whole set as one batch."""
+    from .train import TINY, replace, train_lora as train
 
-    torch.manual_seed(seed)
-    tok = AutoTokenizer.from_pretrained(base_dir)
-    model = AutoModelForCausalLM.from_pretrained(base_dir)
-    model = get_peft_model(model, LoraConfig(r=rank, lora_alpha=2 * rank, target_modules=LORA_TARGETS,
-                                             lora_dropout=0.0, init_lora_weights=True))
-    texts = [f"{d}{SKILLS[s][0]}{SKILLS[s][1](d)}" for s in skills for d in range(10)]
-    enc = tok(texts, return_tensors="pt")  # all the same length: BOS + 3 chars
-    labels = enc["input_ids"].clone()
-    labels[:, :-1] = -100  # learn the answer digit only
-    opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=lr)
-    model.train()
-    for _ in range(steps):
-        loss = model(**enc, labels=labels).loss
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-    model.eval()
-    model.save_pretrained(out_dir)
+    pairs = [(f"{d}{SKILLS[s][0]}", str(SKILLS[s][1](d))) for s in skills for d in range(10)]
+    recipe = replace(TINY, steps=steps, rank=rank, alpha=2 * rank, lr=lr, seed=seed, targets=tuple(LORA_TARGETS))
+    train(base_dir, pairs, out_dir, recipe)
     return Path(out_dir)
 
 

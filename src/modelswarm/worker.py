@@ -2,7 +2,9 @@
 
 `Evaluator` is a plain class (used directly by `modelswarm eval`, baselines and tests);
 `EvaluatorActor` is the same class as a Ray actor. One evaluation = write sum_j c_j E_j
-into the model's parameters, run the utility, return the score.
+into the model's parameters, run the utility, return the score. An evaluation may instead
+carry a delta-space merge (delta.MergeSpec as a dict: `modelswarm compare`'s task
+arithmetic, TIES, DARE-TIES), written in place by a DeltaComposer made on first use.
 """
 
 from __future__ import annotations
@@ -70,14 +72,28 @@ class Evaluator:
         self.tokenizer = load_tokenizer(base_model)
         self.model = load_model(base_model, layout, self.device, DTYPES[dtype])
         self.composer = Composer(self.model, layout, matrix)
+        self._base_model, self._layout = base_model, layout
+        self._delta = None  # the DeltaComposer, made on the first merge
         self.utility = make_utility(utility)
         self.splits = splits  # "val" (what the search optimises), "test" (held out), ...
         self.name = worker_name()
         release_free_heap()
 
-    def evaluate(self, coeffs: Sequence[float], split: str = "val", bound: Optional[float] = None) -> EvalResult:
+    def evaluate(self, coeffs: Sequence[float], split: str = "val", bound: Optional[float] = None,
+                 merge: Optional[dict] = None) -> EvalResult:
+        """Score coefficients (the swarm's composition), or with `merge` a delta-space merge."""
         start = time.perf_counter()
-        self.composer.apply(coeffs)
+        if merge is not None:
+            from .delta import DeltaComposer, MergeSpec
+
+            if self._delta is None:
+                self._delta = DeltaComposer(self.model, self._layout, self.composer.bank, self.composer,
+                                            self._base_model)
+            self._delta.apply(MergeSpec.from_dict(merge))
+        else:
+            if self._delta is not None:
+                self._delta.restore()
+            self.composer.apply(coeffs)
         result = self.utility.evaluate(self.model, self.tokenizer, self.splits[split], bound)
         seconds = time.perf_counter() - start
         if seconds > TRIM_AFTER_S:
@@ -86,13 +102,14 @@ class Evaluator:
                           early_exit=result.early_exit, answers=result.answers, parts=result.parts,
                           counts=result.counts)
 
-    def evaluate_many(self, jobs: Sequence[tuple[Sequence[float], str, Optional[float]]]) -> list[EvalResult | str]:
+    def evaluate_many(self, jobs: Sequence[tuple]) -> list[EvalResult | str]:
         """Several evaluations in one call (the pool batches short ones); an evaluation that
-        raises becomes its error line, so it does not take its neighbours down with it."""
+        raises becomes its error line, so it does not take its neighbours down with it.
+        A job is (coeffs, split, bound) or (coeffs, split, bound, merge)."""
         out: list[EvalResult | str] = []
-        for coeffs, split, bound in jobs:
+        for job in jobs:
             try:
-                out.append(self.evaluate(coeffs, split, bound))
+                out.append(self.evaluate(*job))
             except UserError:
                 raise
             except Exception as exc:

@@ -75,9 +75,10 @@ MIXED: dict[str, Callable[[random.Random], tuple[str, str]]] = {"parity_of_sum":
 ALL_TASKS = {**SKILLS, **MIXED}
 
 
-def split_task(name: str, n_train: int, n_val: int, n_test: int, seed: int = 0) -> dict[str, list[dict]]:
+def split_task(name: str, n_train: int, n_val: int, n_test: int, seed: int = 0,
+               tasks: dict[str, Callable[[random.Random], tuple[str, str]]] = ALL_TASKS) -> dict[str, list[dict]]:
     """Unique prompts of one task, split test first (so test stays fixed when train grows)."""
-    gen = ALL_TASKS[name]
+    gen = tasks[name]
     rng = random.Random(f"{name}:{seed}")
     seen: dict[str, str] = {}
     want = n_train + n_val + n_test
@@ -98,13 +99,16 @@ def write_jsonl(path: Path, rows: list[dict]) -> None:
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
 
 
-def build_suite(out: Path, n_train: int = 400, val_per_task: int = 29, test_per_task: int = 80, seed: int = 0) -> dict:
-    """data/train/<skill>.jsonl, data/val.jsonl (mixed, ~200), data/test.jsonl (mixed, >= 500)."""
+def build_suite(out: Path, n_train: int = 400, val_per_task: int = 29, test_per_task: int = 80, seed: int = 0,
+                skills: dict = SKILLS, mixed: dict = MIXED) -> dict:
+    """data/train/<skill>.jsonl, data/val.jsonl (mixed, ~200), data/test.jsonl (mixed, >= 500).
+    skills / mixed: another suite's tasks (suite2.py); the defaults are the demo's."""
     out = Path(out)
     val, test, counts = [], [], {}
-    for name in ALL_TASKS:
-        splits = split_task(name, n_train if name in SKILLS else 0, val_per_task, test_per_task, seed)
-        if name in SKILLS:
+    tasks = {**skills, **mixed}
+    for name in tasks:
+        splits = split_task(name, n_train if name in skills else 0, val_per_task, test_per_task, seed, tasks)
+        if name in skills:
             write_jsonl(out / "train" / f"{name}.jsonl", splits["train"])
         val += splits["val"]
         test += splits["test"]

@@ -1,0 +1,37 @@
+"""model_swarms: the search itself, as a normal run directory inside the compare directory
+(COMPARE_DIR/model_swarms-seed<S>, resumable like any run), or an existing run directory.
+
+It runs on the compare's pool. Its count is the validation evaluations of its search (the
+journal's entries with an iteration; a point it revisits is scored once and counted once),
+which is the budget the searches get. Its seconds are the run's elapsed_s: the search,
+without the end-of-run scoring of personal bests and baselines."""
+
+from __future__ import annotations
+
+import math
+
+from ..state import RunDir
+from .base import Context, Outcome, register
+
+
+@register("model_swarms", "swarm")
+def run(ctx: Context) -> Outcome:
+    """Model Swarms (PSO over the experts' coefficients)."""
+    from ..coordinator import Prepared, run_swarm
+
+    if ctx.swarm_run is not None:
+        rd = RunDir(ctx.swarm_run)
+        summary = rd.read_json(rd.summary_file)
+    else:
+        name = f"model_swarms-seed{ctx.seed}"
+        cfg = ctx.prep.config.replace(runs_dir=str(ctx.dir), name=name, seed=ctx.seed)
+        prep = Prepared(cfg, ctx.prep.bank, ctx.prep.splits, ctx.prep.config_path)
+        rd = RunDir(ctx.dir / name)
+        summary = run_swarm(prep, resume=rd.exists(), live=False, pool=ctx.pool)
+    search = [e for e in rd.read_journal() if e.split == "val" and e.iteration is not None]
+    ctx.used = len(search)
+    ctx.curve = [math.nan if e.failed else e.score for e in search]
+    test = summary.get("baselines", {}).get("test", {}).get("global best")
+    return Outcome(val=float(summary["best"]["score"]), coeffs=list(summary["best"]["coefficients"]),
+                   info={"run_dir": str(rd.path), "iterations": summary["iterations"], "test": test,
+                         "seconds": summary.get("elapsed_s")})

@@ -1,0 +1,94 @@
+"""The comparison as a table (terminal, README markdown) and compare.png (best-so-far curves)."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any, Optional
+
+import numpy as np
+
+
+def _fmt(s: dict[str, Any]) -> str:
+    """mean, with the spread over seeds where there is one: 0.512 ± 0.020 [0.49-0.53]."""
+    if s["mean"] is None:
+        return "failed"
+    if s["n"] <= 1:
+        return f"{s['mean']:.4f}"
+    return f"{s['mean']:.4f} ± {s['std']:.4f} [{s['min']:.3f}-{s['max']:.3f}]"
+
+
+def table_rows(result: dict[str, Any]) -> list[list[str]]:
+    out = []
+    for name in result["methods"]:  # the run's order (compare.json's keys are sorted)
+        s = result["summary"][name]
+        mark = " (winner)" if result.get("winner") and result["winner"]["method"] == name else ""
+        out.append([name + mark, s["kind"], _fmt(s["val"]), _fmt(s["test"]), f"{s['evaluations']:g}",
+                    f"{s['seconds']:.0f}", str(len(s["seeds"]))])
+    return out
+
+
+HEADER = ["method", "kind", "validation", "test", "val. evaluations", "seconds", "seeds"]
+
+
+def print_compare(result: dict[str, Any], console=None) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = console or Console()
+    b = result["budget"]
+    t = Table(title=f"{result['name']}: {len(result['experts'])} experts, search budget "
+                    f"{b['searches']} ({b['from']}), seeds {result['seeds']}")
+    for i, h in enumerate(HEADER):
+        t.add_column(h, justify="left" if i < 2 else "right")
+    for row in table_rows(result):
+        t.add_row(*row, style="bold green" if "(winner)" in row[0] else None)
+    console.print(t)
+
+
+def markdown(result: dict[str, Any]) -> str:
+    lines = ["| " + " | ".join(HEADER) + " |", "|" + "---|" * len(HEADER)]
+    lines += ["| " + " | ".join(r) + " |" for r in table_rows(result)]
+    return "\n".join(lines)
+
+
+def best_so_far(curve: list[Optional[float]]) -> list[float]:
+    out, best = [], -math.inf
+    for x in curve:
+        if x is not None and math.isfinite(x):
+            best = max(best, x)
+        out.append(best if math.isfinite(best) else np.nan)
+    return out
+
+
+def plot_compare(compare_dir: Path, result: dict[str, Any]) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from ..io import atomic_write
+
+    fig, ax = plt.subplots(figsize=(8, 4.5), dpi=110)
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    searchers = [n for n in result["methods"] if result["summary"][n]["kind"] in ("swarm", "search")]
+    for c, name in enumerate(searchers):
+        for k, row in enumerate(r for r in result["rows"] if r["method"] == name):
+            y = best_so_far(row["curve"])
+            ax.plot(range(1, len(y) + 1), y, color=colors[c % len(colors)], alpha=1.0 if k == 0 else 0.35,
+                    linewidth=2 if k == 0 else 1, label=name if k == 0 else None)
+    for name, s in result["summary"].items():  # the rest: their best as a point at their count
+        if s["kind"] in ("fixed", "merge") and s["val"]["mean"] is not None:
+            ax.scatter([s["evaluations"]], [s["val"]["mean"]], marker="x", s=30, color="gray")
+            ax.annotate(name, (s["evaluations"], s["val"]["mean"]), fontsize=7, xytext=(3, 3),
+                        textcoords="offset points", color="dimgray")
+    ax.set_xlabel("validation evaluations used")
+    ax.set_ylabel("best validation score so far")
+    ax.set_title(f"{result['name']}: searches at an equal budget")
+    ax.grid(alpha=0.3)
+    ax.legend(loc="lower right")
+    out = Path(compare_dir) / "compare.png"
+    fig.tight_layout()
+    atomic_write(out, lambda tmp: fig.savefig(tmp, format="png"))
+    plt.close(fig)
+    return out
