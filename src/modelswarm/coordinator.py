@@ -210,7 +210,7 @@ class Evaluations:
                 self.computed += 1
                 for i in todo[job.key]:
                     out[i] = ev
-                    self.progress.evaluation(i, ev.worker, ev.error)
+                    self.watcher.evaluation(i, ev.worker, ev.error)
 
             self.pool.run(jobs, done)
         return out  # type: ignore[return-value]
