@@ -4,7 +4,6 @@ documented formulas gives it, and go back to W0 for the next coefficient evaluat
 
 import json
 
-import numpy as np
 import pytest
 import torch
 

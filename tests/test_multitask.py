@@ -11,7 +11,6 @@ import yaml
 from modelswarm.config import config_from_dict
 from modelswarm.errors import UserError
 from modelswarm.tiny import make_base, write_jsonl
-from modelswarm.utilities import make_utility
 from modelswarm.utilities.multitask import PART, combine
 
 from conftest import utility_of
