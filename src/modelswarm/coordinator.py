@@ -158,26 +158,32 @@ class Evaluations:
                     for h, idx in todo.items()]
 
             def done(job: Job, result, actor) -> None:
-                head = dict(iteration=iteration, particle=particles[todo[job.key][0]], hash=job.key,
-                            coeffs=list(job.coeffs), split=split)
-                if isinstance(result, Failure):
-                    ev = Evaluation(**head, score=math.nan, seconds=0.0,
-                                    error=f"{result.reason} (after {result.attempts} attempts)")
-                else:
-                    ev = Evaluation(**head, score=float(result.score), seconds=round(result.seconds, 4),
-                                    worker=result.worker, per_example=result.per_example, answers=result.answers,
-                                    bound=job.bound if result.early_exit else None, parts=result.parts,
-                                    counts=result.counts)
-                self.run_dir.append(ev)  # durable before it is used
-                if not ev.failed:
-                    self.cache[self._key(split, job.key)] = ev
-                self.computed += 1
+                ev = self._record(job, result, iteration=iteration, particle=particles[todo[job.key][0]],
+                                  coeffs=list(job.coeffs))
                 for i in todo[job.key]:
                     out[i] = ev
                     self.watcher.evaluation(particles[i], ev.worker, ev.error, parts=ev.parts, counts=ev.counts)
 
             self.pool.run(jobs, done)
         return out  # type: ignore[return-value]
+
+    def _record(self, job: Job, result, **head: Any) -> Evaluation:
+        """A finished job as an Evaluation: journaled (durable before it is used), then cached
+        unless it failed."""
+        head.update(hash=job.key, split=job.split)
+        if isinstance(result, Failure):
+            ev = Evaluation(**head, score=math.nan, seconds=0.0,
+                            error=f"{result.reason} (after {result.attempts} attempts)")
+        else:
+            ev = Evaluation(**head, score=float(result.score), seconds=round(result.seconds, 4),
+                            worker=result.worker, per_example=result.per_example, answers=result.answers,
+                            bound=job.bound if result.early_exit else None, parts=result.parts,
+                            counts=result.counts)
+        self.run_dir.append(ev)
+        if not ev.failed:
+            self.cache[self._key(job.split, job.key)] = ev
+        self.computed += 1
+        return ev
 
     def score_merges(self, specs: Sequence[Any], split: str = "val") -> list[Evaluation]:
         """Evaluations of delta-space merges (delta.MergeSpec), cached and journaled like rows."""
@@ -196,18 +202,8 @@ class Evaluations:
                     for h, idx in todo.items()]
 
             def done(job: Job, result, actor) -> None:
-                head = dict(iteration=None, particle=todo[job.key][0], hash=job.key, coeffs=[], split=split,
-                            merge=specs[todo[job.key][0]].to_dict())
-                if isinstance(result, Failure):
-                    ev = Evaluation(**head, score=math.nan, seconds=0.0,
-                                    error=f"{result.reason} (after {result.attempts} attempts)")
-                else:
-                    ev = Evaluation(**head, score=float(result.score), seconds=round(result.seconds, 4),
-                                    worker=result.worker, per_example=result.per_example, answers=result.answers)
-                self.run_dir.append(ev)
-                if not ev.failed:
-                    self.cache[self._key(split, job.key)] = ev
-                self.computed += 1
+                ev = self._record(job, result, iteration=None, particle=todo[job.key][0], coeffs=[],
+                                  merge=specs[todo[job.key][0]].to_dict())
                 for i in todo[job.key]:
                     out[i] = ev
                     self.watcher.evaluation(i, ev.worker, ev.error)
