@@ -85,7 +85,11 @@ def merge_tensors(deltas: torch.Tensor, spec: MergeSpec) -> torch.Tensor:
         return merge_utils.task_arithmetic(list(deltas), w)
     if spec.method == "ties":
         return merge_utils.ties(list(deltas), w, spec.density, majority_sign_method="total")
-    return merge_utils.dare_ties(list(deltas), w, spec.density, majority_sign_method="total")
+    # DARE-TIES is merge_utils.dare_ties step by step, with the 1/density rescale done here:
+    # PEFT before 0.19 computes that rescale and discards it (peft>=0.14 is our floor).
+    kept = torch.stack([merge_utils.prune(x, spec.density, method="random") / spec.density for x in deltas])
+    sign = merge_utils.calculate_majority_sign_mask(kept, method="total")
+    return merge_utils.disjoint_merge(kept * merge_utils.reshape_weight_task_tensors(kept, w), sign)
 
 
 def lora_modules(model: torch.nn.Module, layout: BankLayout) -> list[tuple[str, Any, int, int]]:
