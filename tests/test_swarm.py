@@ -68,6 +68,27 @@ def test_crossover_children_are_w_a_plus_one_minus_w_b():
     assert np.allclose(x[2], w * np.eye(2)[a] + (1 - w) * np.eye(2)[b])
 
 
+def test_anchors_follow_the_experts_and_take_the_place_of_children():
+    s = Swarm.create(3, SwarmParams(size=6, anchors=["uniform", "base"]), seed=0)
+    assert np.array_equal(s.x[:3], np.eye(3))
+    assert np.allclose(s.x[3], 1 / 3) and np.array_equal(s.x[4], np.zeros(3))
+    assert s.size == 6  # one crossover child is left, and it may mix an anchor in
+
+
+def test_the_base_anchor_is_skipped_where_zero_is_not_the_base_model():
+    s = Swarm.create(3, SwarmParams(size=4, anchors=["base", "uniform"]), seed=0, base_point=False)
+    assert np.allclose(s.x[3], 1 / 3)
+
+
+def test_anchors_leave_the_sum_of_coefficients_free():
+    # the experts and their children all sum to 1, and so does every move between them:
+    # only a point off that plane (the base model) lets the swarm scale the experts' deltas
+    paper = Swarm.create(3, SwarmParams(size=8), seed=0)
+    anchored = Swarm.create(3, SwarmParams(size=8, anchors=["base"]), seed=0)
+    assert np.allclose(paper.x.sum(axis=1), 1.0)
+    assert not np.allclose(anchored.x.sum(axis=1), 1.0)
+
+
 def test_random_velocity_is_the_difference_to_another_particle():
     x = crossover_init(4, 8, np.random.default_rng(1), 2.0)
     v = random_velocities(x, np.random.default_rng(2))

@@ -17,11 +17,15 @@ def reference_points(layout) -> dict[str, np.ndarray]:
     n = len(layout.names)
     points = {f"expert {name}": row for name, row in zip(layout.names, np.eye(n))}
     points["uniform soup"] = np.full(n, 1.0 / n)
-    # all zeros is the base model only when the adapter holds nothing but A and B: zero
-    # would also wipe a modules_to_save copy or a trained bias
-    if layout.kind == "lora" and all(".lora_" in k for k in layout.keys):
+    if zero_is_base(layout):
         points["base model"] = np.zeros(n)
     return points
+
+
+def zero_is_base(layout) -> bool:
+    """All-zero coefficients are the base model only when the adapter holds nothing but A and
+    B: zero would also wipe a modules_to_save copy or a trained bias, or a full model."""
+    return layout.kind == "lora" and all(".lora_" in k for k in layout.keys)
 
 
 def score_points(evals, points: dict[str, np.ndarray], split: str) -> dict[str, Any]:

@@ -20,6 +20,7 @@ from typing import Any, Callable, Optional, Protocol, Sequence
 
 import numpy as np
 
+from .baselines import zero_is_base
 from .config import Config
 from .errors import UserError
 from .experts import ExpertBank, check_against_base, load_bank
@@ -258,7 +259,7 @@ def _run_locked(prep: Prepared, rd: RunDir, address: Optional[str], resume: bool
 
     swarm, state = rd.load_state(config) if resume else (None, {})
     if swarm is None:
-        swarm = Swarm.create(len(bank.names), config.swarm, config.seed)
+        swarm = Swarm.create(len(bank.names), config.swarm, config.seed, base_point=zero_is_base(bank.layout))
     elapsed_before = float(state.get("elapsed_s", 0.0))
     t0 = time.monotonic()
 

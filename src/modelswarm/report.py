@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from . import analysis
-from .baselines import baseline_table, json_number
+from .baselines import baseline_table, json_number, zero_is_base
 from .export import export_particle
 from .io import atomic_write_json
 
@@ -75,7 +75,8 @@ def personal_best_outcomes(prep, rd, swarm, evals) -> dict[str, Any]:
                            for i in range(swarm.size)],
         "ensemble": ensemble,
     }
-    initial = evals.score(Swarm.create(len(prep.bank.names), config.swarm, config.seed).x)
+    initial = evals.score(Swarm.create(len(prep.bank.names), config.swarm, config.seed,
+                                       base_point=zero_is_base(prep.bank.layout)).x)
     marks = [e.per_example for e in initial]
     if all(m is not None for m in marks):
         best = evals.score(swarm.g[None, :])[0].per_example

@@ -32,9 +32,18 @@ def swarm_size(n_experts: int, params: SwarmParams) -> int:
     return params.size if params.size is not None else max(n_experts, PAPER_SIZE)
 
 
-def crossover_init(n_experts: int, size: int, rng: np.random.Generator, max_weight: float) -> np.ndarray:
-    """The experts themselves, then children w*a + (1-w)*b of two random members, w ~ U[0, max_weight)."""
-    rows = [row for row in np.eye(n_experts)]
+def anchor_points(n_experts: int, anchors: list[str], base_point: bool) -> list[np.ndarray]:
+    """The extra starting points the config names: `uniform` (1/n each) and `base` (all zeros,
+    the base model; only where base_point says zero is the base model, see baselines.py)."""
+    rows = {"uniform": np.full(n_experts, 1.0 / n_experts), "base": np.zeros(n_experts)}
+    return [rows[a] for a in anchors if a != "base" or base_point]
+
+
+def crossover_init(n_experts: int, size: int, rng: np.random.Generator, max_weight: float,
+                   anchors: list[np.ndarray] = ()) -> np.ndarray:
+    """The experts themselves, the anchors (while there is room), then children
+    w*a + (1-w)*b of two random members, w ~ U[0, max_weight)."""
+    rows = [row for row in np.eye(n_experts)] + list(anchors)[:max(size - n_experts, 0)]
     while len(rows) < size:
         a, b = rng.choice(len(rows), size=2, replace=False)
         w = rng.uniform(0.0, max_weight)
@@ -102,9 +111,11 @@ class Swarm:
     moved: np.ndarray | None = None  # each particle's move in the last propose()
 
     @classmethod
-    def create(cls, n_experts: int, params: SwarmParams, seed: int) -> "Swarm":
+    def create(cls, n_experts: int, params: SwarmParams, seed: int, base_point: bool = True) -> "Swarm":
+        """base_point: whether all-zero coefficients are the base model (the `base` anchor)."""
         rng = np.random.default_rng(seed)
-        x = crossover_init(n_experts, swarm_size(n_experts, params), rng, params.crossover_max_weight)
+        anchors = anchor_points(n_experts, params.anchors, base_point)
+        x = crossover_init(n_experts, swarm_size(n_experts, params), rng, params.crossover_max_weight, anchors)
         if params.velocity_init == "random":
             v = random_velocities(x, rng)
         else:  # zero, or best (set once the initial scores are known)

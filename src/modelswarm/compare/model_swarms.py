@@ -4,7 +4,12 @@
 It runs on the compare's pool. Its count is the validation evaluations of its search (the
 journal's entries with an iteration; a point it revisits is scored once and counted once),
 which is the budget the searches get. Its seconds are the run's elapsed_s: the search,
-without the end-of-run scoring of personal bests and baselines."""
+without the end-of-run scoring of personal bests and baselines.
+
+The run scores nothing on test itself: the compare scores every method's answer on test in
+one batch (runner._score_test), and a run's own end-of-run test scoring (every personal
+best and every baseline: 19 of the demo's 560-example test passes, about 100 s on 2 cores)
+would only slow the table down."""
 
 from __future__ import annotations
 
@@ -25,7 +30,8 @@ def run(ctx: Context) -> Outcome:
     else:
         name = f"model_swarms-seed{ctx.seed}"
         cfg = ctx.prep.config.replace(runs_dir=str(ctx.dir), name=name, seed=ctx.seed)
-        prep = Prepared(cfg, ctx.prep.bank, ctx.prep.splits, ctx.prep.config_path)
+        val_only = {split: ex for split, ex in ctx.prep.splits.items() if split != "test"}
+        prep = Prepared(cfg, ctx.prep.bank, val_only, ctx.prep.config_path)
         rd = RunDir(ctx.dir / name)
         summary = run_swarm(prep, resume=rd.exists(), live=False, pool=ctx.pool)
     search = [e for e in rd.read_journal() if e.split == "val" and e.iteration is not None]
