@@ -285,12 +285,17 @@ def plan(
     console.print(
         f"experts: {p.experts} ({p.kind}), particles: {p.particles}\n"
         f"expert bank: {p.bank_params:,} parameters per expert, {p.bank_mb} MB in all (shared by a node's workers)\n"
-        f"base model: {p.base_params:,} parameters, {p.base_mb} MB as {cfg.workers.dtype}\n"
+        f"base model: {p.base_params:,} parameters, {p.base_mb} MB as {p.dtype}"
+        f"{' (auto)' if cfg.workers.dtype == 'auto' else ''}; bfloat16 {p.bf16}\n"
         + "".join(f"{name}: {mb} MB in each worker, next to the particle model\n" for name, mb in p.side_models.items())
         + f"per worker: about {p.worker_mb} MB plus the Python/torch runtime, x {cfg.workers.count} workers\n"
         f"validation: {p.val_examples} examples, test: {p.test_examples}\n"
         f"evaluations: {p.evals_per_iteration} per iteration, at most {p.max_evaluations} in all\n"
-        f"time (from a {p.warmup_examples}-example warm-up): {fmt_s(p.seconds_per_eval)} per evaluation, "
+        f"time (from a {p.warmup_examples}-example warm-up): {fmt_s(p.seconds_per_eval)} per evaluation"
+        + (f" ({p.evals_per_minute:.0f} per minute with {cfg.workers.count} workers)" if p.evals_per_minute else "")
+        + (f"; as {p.other_dtype['dtype']}: {fmt_s(p.other_dtype['seconds_per_eval'])} per evaluation"
+           if p.other_dtype else "") + ",\n"
+        f"  "
         f"{fmt_s(p.seconds_per_iteration)} per iteration, at most {fmt_s(p.max_seconds)} "
         f"for {cfg.swarm.max_iterations} iterations (patience usually stops it sooner)", highlight=False)
 

@@ -165,7 +165,10 @@ class WorkersConfig(Section):
     num_gpus: float = Field(0.0, ge=0, description="GPUs per actor")
     device: Literal["auto", "cpu", "cuda"] = Field("auto", description="`auto` (cuda if the actor has a GPU), "
                                                    "`cpu`, `cuda`")
-    dtype: Literal["float32", "bfloat16", "float16"] = Field("float32", description="weights and activations")
+    dtype: Literal["float32", "bfloat16", "float16", "auto"] = Field(
+        "float32", description="weights and activations; `auto` is bfloat16 where the device computes it "
+        "natively (a CPU with AVX512-BF16 or AMX, a GPU of compute capability 8.0 or newer), else float32: "
+        "`modelswarm plan` says which, and times both")
     eval_timeout_s: float = Field(1800.0, gt=0, description="one evaluation; past it the actor is replaced "
                                   "and the job re-dispatched")
     max_retries: int = Field(2, ge=0, description="failed attempts before an evaluation counts as failed "

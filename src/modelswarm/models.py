@@ -15,6 +15,28 @@ def pick_device(device: str) -> torch.device:
     return torch.device(device)
 
 
+def native_bf16(device: torch.device) -> tuple[bool, str]:
+    """Whether the device computes bfloat16 natively, and what says so. Without it bfloat16
+    is emulated and slower than float32. torch has no public CPU check; its private ones are
+    asked and a torch without them counts as no."""
+    if device.type == "cuda":
+        major, minor = torch.cuda.get_device_capability(device)
+        return major >= 8, f"CUDA compute capability {major}.{minor} (bfloat16 from 8.0)"
+    if device.type == "cpu":
+        for flag, check in (("AMX", "_is_amx_tile_supported"), ("AVX512-BF16", "_is_avx512_bf16_supported")):
+            if getattr(torch.cpu, check, lambda: False)():
+                return True, f"the CPU has {flag}"
+        return False, "the CPU has neither AVX512-BF16 nor AMX"
+    return False, f"not known for {device.type}"
+
+
+def resolve_dtype(name: str, device: torch.device) -> str:
+    """`auto`: bfloat16 where the device runs it natively (native_bf16), else float32."""
+    if name != "auto":
+        return name
+    return "bfloat16" if native_bf16(device)[0] else "float32"
+
+
 def load_model(base_model: str, layout: BankLayout, device: torch.device, dtype: torch.dtype):
     """Base model, wrapped as a PEFT model for LoRA experts; weights come from the bank later."""
     from transformers import AutoModelForCausalLM

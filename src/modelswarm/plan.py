@@ -41,7 +41,11 @@ class Plan:
     evals_per_iteration: int
     max_evaluations: int
     warmup_examples: int  # the size of the sample the time per evaluation comes from
+    dtype: str  # what the workers will use (workers.dtype, `auto` resolved)
+    bf16: str  # whether the device runs bfloat16 natively, and what says so
     seconds_per_eval: Optional[float]
+    evals_per_minute: Optional[float]  # all workers together
+    other_dtype: Optional[dict]  # {"dtype", "seconds_per_eval"}: the other of float32/bfloat16, timed too
     seconds_per_iteration: Optional[float]
     max_seconds: Optional[float]
 
@@ -59,17 +63,27 @@ def make_plan(config: Config, warmup_examples: int = 8) -> Plan:
     n = len(layout.names)
     size = swarm_size(n, config.swarm)
     bank_mb = layout.n_params * n * 4 / 2**20
-    base_mb = base_params * BYTES[config.workers.dtype] / 2**20
+    from .models import native_bf16, pick_device, resolve_dtype
+
+    device = pick_device(config.workers.device)
+    dtype = resolve_dtype(config.workers.dtype, device)
+    native, why = native_bf16(device)
+    base_mb = base_params * BYTES[dtype] / 2**20
     # a worker holds the base, the bank (shared pages), and one composed copy of the expert tensors
     worker_mb = base_mb + bank_mb + layout.n_params * 4 / 2**20 + sum(side.values())
     n_baselines = len(reference_points(layout))
     # on test at the end: the global best, the baselines and every personal best
     n_test = (1 + n_baselines + size) if test else 0
     max_evals = size * (config.swarm.max_iterations + 1) + 2 + n_test
-    per_eval = per_iter = total = None
+    per_eval = per_iter = total = per_minute = other = None
     if warmup_examples:
-        per_example, warmup_examples = _warmup(config, layout, utility, val, warmup_examples)
+        k = warmup_examples
+        per_example, warmup_examples = _warmup(config, layout, utility, val, k, dtype)
         per_eval = per_example * len(val)
+        per_minute = 60.0 * config.workers.count / per_eval
+        if native and dtype in ("float32", "bfloat16"):  # the choice only pays where bf16 is native
+            alt = "float32" if dtype == "bfloat16" else "bfloat16"
+            other = {"dtype": alt, "seconds_per_eval": _warmup(config, layout, utility, val, k, alt)[0] * len(val)}
         waves = math.ceil(size / config.workers.count)
         per_iter = per_eval * waves
         test_s = per_eval * len(test) / max(len(val), 1) * math.ceil(n_test / config.workers.count)
@@ -77,11 +91,12 @@ def make_plan(config: Config, warmup_examples: int = 8) -> Plan:
     return Plan(experts=n, kind=layout.kind, particles=size, bank_params=layout.n_params, bank_mb=round(bank_mb, 2),
                 base_params=base_params, base_mb=round(base_mb, 1), worker_mb=round(worker_mb, 1), side_models=side,
                 val_examples=len(val), test_examples=len(test), evals_per_iteration=size, max_evaluations=max_evals,
-                warmup_examples=warmup_examples, seconds_per_eval=per_eval, seconds_per_iteration=per_iter,
-                max_seconds=total)
+                warmup_examples=warmup_examples, dtype=dtype, bf16=("native: " if native else "not native: ") + why,
+                seconds_per_eval=per_eval, evals_per_minute=per_minute, other_dtype=other,
+                seconds_per_iteration=per_iter, max_seconds=total)
 
 
-def _warmup(config: Config, layout: BankLayout, utility, val: list, k: int) -> tuple[float, int]:
+def _warmup(config: Config, layout: BankLayout, utility, val: list, k: int, dtype: str) -> tuple[float, int]:
     """(seconds per example, examples timed). Examples are taken evenly across the file, so
     every task is in the sample; the sample doubles while a timed pass takes less than
     WARMUP_BUDGET_S, because shared prompt prefixes and continuous batching make a large
@@ -91,7 +106,7 @@ def _warmup(config: Config, layout: BankLayout, utility, val: list, k: int) -> t
     from .models import DTYPES, load_model, load_tokenizer, pick_device
 
     torch.set_num_threads(max(1, int(config.workers.num_cpus)))
-    model = load_model(config.base_model, layout, pick_device(config.workers.device), DTYPES[config.workers.dtype])
+    model = load_model(config.base_model, layout, pick_device(config.workers.device), DTYPES[dtype])
     tok = load_tokenizer(config.base_model)
     n = min(k, len(val))
     utility.score(model, tok, _spread(val, n))  # the first pass allocates

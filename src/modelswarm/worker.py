@@ -24,7 +24,7 @@ from .compose import Composer
 from .config import UtilityConfig
 from .errors import UserError, error_line
 from .experts import BankLayout
-from .models import DTYPES, load_model, load_tokenizer, pick_device
+from .models import DTYPES, load_model, load_tokenizer, pick_device, resolve_dtype
 from .utilities import make_utility
 
 # after an evaluation this long, hand its freed heap back (fragments would otherwise pile up
@@ -70,7 +70,8 @@ class Evaluator:
         self._baseline_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         self.device = pick_device(device)
         self.tokenizer = load_tokenizer(base_model)
-        self.model = load_model(base_model, layout, self.device, DTYPES[dtype])
+        self.dtype = resolve_dtype(dtype, self.device)
+        self.model = load_model(base_model, layout, self.device, DTYPES[self.dtype])
         self.composer = Composer(self.model, layout, matrix)
         self._base_model, self._layout = base_model, layout
         self._delta = None  # the DeltaComposer, made on the first merge
