@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from modelswarm.config import UtilityConfig
-from modelswarm.delta import MergeSpec, lora_modules
+from modelswarm.delta import MergeSpec, lora_modules, trim
 from modelswarm.experts import load_bank
 from modelswarm.worker import Evaluator
 
@@ -88,6 +88,15 @@ def test_ties_is_trim_elect_sign_disjoint_mean(world, setup):
         name = m.removeprefix("base_model.model.")
         torch.testing.assert_close(got[name], w0[name + ".weight"] + direct_ties(delta, 0.2, 1.5),
                                    rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.filterwarnings("ignore:The density")  # PEFT on density 1: nothing to prune
+@pytest.mark.parametrize("density", [0.0, 0.2, 0.5, 0.8, 1.0])
+def test_the_trim_keeps_what_pefts_magnitude_pruning_keeps(density):
+    from peft.utils import merge_utils
+
+    x = torch.randn(48, 40, generator=torch.Generator().manual_seed(3))
+    assert torch.equal(trim(x, density), merge_utils.prune(x, density, method="magnitude"))
 
 
 def test_dare_ties_masks_come_from_the_seed(world, setup):
