@@ -2,6 +2,7 @@
 exactly the swarm's count (or --budget), seeds give a spread, a killed compare resumes
 without scoring anything twice, and the winner (or a merge) exports and loads."""
 
+import dataclasses
 import json
 import math
 import shutil
@@ -98,6 +99,15 @@ def test_a_killed_compare_resumes_without_scoring_again(compared):
                  "info": {k: v for k, v in r["info"].items() if k != "seconds"}} for r in rows]
 
     assert strip(again["rows"]) == strip(result["rows"])
+
+
+def test_a_compare_directory_refuses_a_config_that_scores_differently(compared):
+    from modelswarm.errors import UserError
+
+    prep, _, _, _ = compared
+    other = prep.config.replace(workers=prep.config.workers.replace(dtype="bfloat16"))
+    with pytest.raises(UserError, match="another 'workers.dtype'"):
+        run_compare(dataclasses.replace(prep, config=other), log=lambda m: None)
 
 
 def test_budget_and_seeds(world, ray_session, tmp_path):

@@ -142,3 +142,11 @@ def test_a_config_round_trips_through_its_dump(tmp_path):
     again = load_config(write(tmp_path, dump_config(cfg)))
     assert again.utility == cfg.utility and again.utility.params.function == "m:f"
     assert again.model_dump(exclude={"runs_dir"}) == cfg.model_dump(exclude={"runs_dir"})
+
+
+def test_the_paper_preset_restores_every_official_value_and_lets_a_given_key_win():
+    from modelswarm.config import PAPER, SwarmParams
+
+    paper = SwarmParams(preset="paper")
+    assert all(getattr(paper, key) == value for key, value in PAPER.items())
+    assert SwarmParams(preset="paper", anchors=["base"]).anchors == ["base"]

@@ -115,7 +115,8 @@ CASES = [(0, 0.0, 5, 0.0, 4, 2), (1, 0.2, 4, 0.01, 5, 3), (2, 0.5, 3, 0.0, 6, 2)
 def test_the_swarm_replays_the_official_control_flow(seed, fail_rate, levels, drift, patience, restart_patience):
     n_experts, size, max_iter = 3, 7, 25
     stream = scripted(seed, fail_rate, levels, drift)
-    params = SwarmParams(size=size, patience=patience, restart_patience=restart_patience, max_iterations=max_iter)
+    params = SwarmParams(preset="paper", size=size, patience=patience, restart_patience=restart_patience,
+                         max_iterations=max_iter)
     s, restarts, at = project_run(stream, n_experts, params)
     ref_restarts, ref_stop, folders, pad = official_replay(stream, size, patience, restart_patience, max_iter)
 

@@ -38,10 +38,19 @@ def _in_unit(lo_open: bool, hi_open: bool) -> Callable[[float], float]:
     return check
 
 
+# The official algorithm's values for the keys whose defaults differ from it; each
+# difference and the measurement behind it is in the README's differences table.
+PAPER: dict[str, Any] = {"anchors": []}
+
+
 class SwarmParams(Section):
     """Hyperparameters of the search. Defaults follow the paper (arXiv:2410.11163) and the
-    official code (github BunsenFeng/model_swarm, search.py and its search_*.sh scripts)."""
+    official code (github BunsenFeng/model_swarm, search.py and its search_*.sh scripts),
+    except where PAPER lists the official value; `preset: paper` restores those."""
 
+    preset: Literal["default", "paper"] = Field(
+        "default", description="`paper`: the official algorithm (its value for every key whose default "
+        "differs: " + ", ".join(PAPER) + "); keys set next to it still win")
     size: Optional[int] = Field(None, description="number of particles N; unset means 20 (the paper's N: "
                                 "the n experts plus crossover children), or n if larger; fewer than n is refused")
     phi_v: float = Field(0.3, ge=0, description="inertia weight")
@@ -86,6 +95,13 @@ class SwarmParams(Section):
         if v is not None and v < 2:
             raise ValueError("must be at least 2")
         return v
+
+    @model_validator(mode="before")
+    @classmethod
+    def _preset(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("preset") == "paper":
+            return {**PAPER, **data}
+        return data
 
     @model_validator(mode="after")
     def _some_phi(self) -> "SwarmParams":

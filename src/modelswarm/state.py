@@ -154,6 +154,18 @@ class RunDir:
             raise UserError(self.experts_file, f"the run was started with experts {recorded}, "
                                                f"but the config now gives {list(names)}")
 
+    def check_scoring(self, config: Config) -> None:
+        """The journal's scores stand only for the settings that made them: refuse a config
+        that scores differently (another base model, utility section or dtype)."""
+        stored = self.load_config()
+        pairs = {"base_model": (stored.base_model, config.base_model),
+                 "utility": (stored.utility.model_dump(), config.utility.model_dump()),
+                 "workers.dtype": (stored.workers.dtype, config.workers.dtype)}
+        for key, (old, new) in pairs.items():
+            if old != new:
+                raise UserError(self.config_file, f"its journal was scored with another '{key}' than the config "
+                                                  "now gives: use --out for a new directory, or the old config")
+
     def read_json(self, path: Path) -> Any:
         try:
             return json.loads(path.read_text())

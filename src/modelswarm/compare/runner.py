@@ -72,6 +72,7 @@ def run_compare(prep, methods: Optional[Sequence[str]] = None, budget: Optional[
     with RunLock(rd.path):
         if rd.exists():
             rd.check_experts(bank.names)
+            rd.check_scoring(config)
             log(f"resuming {rd.path}: {len(rd.read_journal())} evaluations in its journal")
         else:
             rd.create(config, bank.names, bank.sources, prep.config_path)
