@@ -83,7 +83,7 @@ def test_the_base_anchor_is_skipped_where_zero_is_not_the_base_model():
 def test_anchors_leave_the_sum_of_coefficients_free():
     # the experts and their children all sum to 1, and so does every move between them:
     # only a point off that plane (the base model) lets the swarm scale the experts' deltas
-    paper = Swarm.create(3, SwarmParams(size=8), seed=0)
+    paper = Swarm.create(3, SwarmParams(preset="paper", size=8), seed=0)
     anchored = Swarm.create(3, SwarmParams(size=8, anchors=["base"]), seed=0)
     assert np.allclose(paper.x.sum(axis=1), 1.0)
     assert not np.allclose(anchored.x.sum(axis=1), 1.0)
@@ -138,8 +138,8 @@ def test_step_is_x_plus_lambda_v_and_lambda_decays_to_its_floor():
     assert steps == [1.0, 0.5, 0.25, 0.2]
 
 
-def test_coefficients_stay_affine_through_the_search():
-    s = make()
+def test_the_papers_coefficients_stay_affine_through_the_search():
+    s = make(preset="paper")
     s.start(np.random.default_rng(0).random(6))
     for k in range(5):
         s.propose()

@@ -91,7 +91,7 @@ def test_coefficient_search_equals_weight_space_search():
     def weights_of(coeffs):
         return lin(list(coeffs), experts)
 
-    params = SwarmParams(size=8, restart_patience=2)
+    params = SwarmParams(preset="paper", size=8, restart_patience=2)
     coef = Swarm.create(n, params, seed=3)
     ref = ReferenceSwarm(experts, params, seed=3)
     for i in range(8):

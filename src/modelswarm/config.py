@@ -63,9 +63,10 @@ class SwarmParams(Section):
     velocity_init: Literal["random", "zero", "best"] = Field(
         "random", description="`random` (x_j − x_i for a random particle j), `zero`, or `best` (g − x_i)")
     anchors: list[Literal["uniform", "base"]] = Field(
-        [], description="extra starting particles after the experts, in place of crossover children: "
-        "`uniform` (the uniform soup) and `base` (all coefficients 0, the base model; LoRA banks of A and B "
-        "only, skipped for full fine-tunes). The paper starts from the experts and crossover children only")
+        ["base"], description="extra starting particles after the experts, in place of crossover children: "
+        "`base` (all coefficients 0, the base model; LoRA banks of A and B only, skipped for full fine-tunes) "
+        "and `uniform` (the uniform soup). The paper starts from the experts and crossover children only "
+        "(`[]`); the base point lets the swarm scale the experts' deltas (README: differences)")
     crossover_max_weight: float = Field(2.0, gt=0, description="crossover children use w ~ U[0, this)")
     restart_patience: int = Field(
         5, ge=1, description="at the start of each iteration a particle whose personal best is this many or "
