@@ -5,6 +5,7 @@ that checks an export: it shares no weight-handling code with the search."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Optional
 
 import torch
 
@@ -12,11 +13,15 @@ from .config import Config
 from .errors import UserError
 from .experts import ADAPTER_CONFIG, ADAPTER_WEIGHTS
 from .utilities import make_utility
-from .models import load_tokenizer
+from .models import DTYPES, load_tokenizer, resolve_dtype
 
 
-def load_checkpoint(base_model: str, target: Path) -> torch.nn.Module:
+def load_checkpoint(base_model: str, target: Path, dtype: Optional[torch.dtype] = None) -> torch.nn.Module:
+    """dtype: load the weights as this (default: as stored); PEFT keeps adapter weights in
+    float32 over a bfloat16 or float16 base, as it does in a worker."""
     from transformers import AutoModelForCausalLM
+
+    kw = {"dtype": dtype} if dtype is not None else {}
 
     target = Path(target)
     if (target / "best").is_dir():  # a run directory
@@ -26,9 +31,9 @@ def load_checkpoint(base_model: str, target: Path) -> torch.nn.Module:
 
         if not (target / ADAPTER_WEIGHTS).is_file():
             raise UserError(target / ADAPTER_WEIGHTS, "missing adapter weights")
-        model = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(base_model), str(target))
+        model = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(base_model, **kw), str(target))
     elif (target / "config.json").is_file():
-        model = AutoModelForCausalLM.from_pretrained(str(target))
+        model = AutoModelForCausalLM.from_pretrained(str(target), **kw)
     else:
         raise UserError(target, "not a PEFT adapter dir, an HF model dir or a run dir")
     return model.eval()
@@ -45,7 +50,9 @@ def score_splits(config: Config, target: Path, splits: list[str]) -> dict[str, f
     examples = {s: utility.load_split(s) for s in splits}
     if any(ex is None for ex in examples.values()):
         raise UserError("utility.test_data", "is not set in the config")
-    model = load_checkpoint(config.base_model, target)
+    # in the dtype the run scored in, so that an unmerged adapter scores exactly as it did there
+    dtype = DTYPES[resolve_dtype(config.workers.dtype, torch.device("cpu"))]
+    model = load_checkpoint(config.base_model, target, dtype)
     tok = load_tokenizer(config.base_model)
     return {s: utility.score(model, tok, ex).value for s, ex in examples.items()}
 
