@@ -294,10 +294,9 @@ def plan(
         f"time (from a {p.warmup_examples}-example warm-up): {fmt_s(p.seconds_per_eval)} per evaluation"
         + (f" ({p.evals_per_minute:.0f} per minute with {cfg.workers.count} workers)" if p.evals_per_minute else "")
         + (f"; as {p.other_dtype['dtype']}: {fmt_s(p.other_dtype['seconds_per_eval'])} per evaluation"
-           if p.other_dtype else "") + ",\n"
-        f"  "
-        f"{fmt_s(p.seconds_per_iteration)} per iteration, at most {fmt_s(p.max_seconds)} "
-        f"for {cfg.swarm.max_iterations} iterations (patience usually stops it sooner)", highlight=False)
+           if p.other_dtype else "")
+        + f"\n  {fmt_s(p.seconds_per_iteration)} per iteration, at most {fmt_s(p.max_seconds)} "
+        f"for {cfg.swarm.max_iterations} iterations (sooner if patience stops it)", highlight=False)
 
 
 @app.command()

@@ -52,7 +52,8 @@ class SwarmParams(Section):
         "default", description="`paper`: the official algorithm (its value for every key whose default "
         "differs: " + ", ".join(PAPER) + "); keys set next to it still win")
     size: Optional[int] = Field(None, description="number of particles N; unset means 20 (the paper's N: "
-                                "the n experts plus crossover children), or n if larger; fewer than n is refused")
+                                "the n experts, the anchors, then crossover children), or n if larger; fewer "
+                                "than n is refused")
     phi_v: float = Field(0.3, ge=0, description="inertia weight")
     phi_p: float = Field(0.3, ge=0, description="cognitive weight: pull to the personal best")
     phi_g: float = Field(0.5, ge=0, description="social weight: pull to the global best")

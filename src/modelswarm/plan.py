@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
@@ -51,6 +52,8 @@ class Plan:
 
 
 def make_plan(config: Config, warmup_examples: int = 8) -> Plan:
+    from .models import native_bf16, pick_device, resolve_dtype  # torch, only once a plan is asked for
+
     layout, _, _ = read_layout(config.experts)
     check_against_base(layout, config.base_model)
     shapes = base_shapes(Path(config.base_model))
@@ -63,8 +66,6 @@ def make_plan(config: Config, warmup_examples: int = 8) -> Plan:
     n = len(layout.names)
     size = swarm_size(n, config.swarm)
     bank_mb = layout.n_params * n * 4 / 2**20
-    from .models import native_bf16, pick_device, resolve_dtype
-
     device = pick_device(config.workers.device)
     dtype = resolve_dtype(config.workers.dtype, device)
     native, why = native_bf16(device)
@@ -105,6 +106,7 @@ def _warmup(config: Config, layout: BankLayout, utility, val: list, k: int, dtyp
 
     from .models import DTYPES, load_model, load_tokenizer, pick_device
 
+    warnings.filterwarnings("ignore", category=FutureWarning)  # library deprecation chatter, as in a worker
     torch.set_num_threads(max(1, int(config.workers.num_cpus)))
     model = load_model(config.base_model, layout, pick_device(config.workers.device), DTYPES[dtype])
     tok = load_tokenizer(config.base_model)

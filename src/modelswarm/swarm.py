@@ -1,9 +1,10 @@
 """Particle-swarm search on coefficient vectors (Model Swarms, arXiv:2410.11163).
 
-Every particle is a point x = sum_j c_j * E_j in the affine span of the experts, so the
-whole swarm is an N x n matrix of coefficients: all the paper's operations (crossover,
-velocity, step, restart) are linear combinations with one scalar per particle, which keeps
-this exact. This module never sees a weight; it is pure numpy and seeded.
+Every particle is a point x = sum_j c_j * E_j in the span of the experts (the paper's
+particles stay in the affine span, sum_j c_j = 1; the base-model anchor at c = 0 leaves
+it), so the whole swarm is an N x n matrix of coefficients: all the paper's operations
+(crossover, velocity, step, restart) are linear combinations with one scalar per
+particle, which keeps this exact. This module never sees a weight; it is pure numpy and seeded.
 
 The control flow is the official code's (github BunsenFeng/model_swarm, search.py): the
 stop and restart checks run at the start of an iteration on the score histories, and a

@@ -70,8 +70,7 @@ class Evaluator:
         self._baseline_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         self.device = pick_device(device)
         self.tokenizer = load_tokenizer(base_model)
-        self.dtype = resolve_dtype(dtype, self.device)
-        self.model = load_model(base_model, layout, self.device, DTYPES[self.dtype])
+        self.model = load_model(base_model, layout, self.device, DTYPES[resolve_dtype(dtype, self.device)])
         self.composer = Composer(self.model, layout, matrix)
         self._base_model, self._layout = base_model, layout
         self._delta = None  # the DeltaComposer, made on the first merge
