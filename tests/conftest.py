@@ -61,7 +61,6 @@ def write_config(path: Path, world: dict, runs_dir: Path, **over) -> Path:
 
 def utility_of(kind: str, **keys):
     """A utility of `kind` from the keys a YAML `utility:` section would hold (common and kind-specific)."""
-    from modelswarm.config import UtilityConfig
-    from modelswarm.utilities import make_utility
+    from modelswarm.utilities import make_utility, utility_config
 
-    return make_utility(UtilityConfig.model_validate({"kind": kind, **keys}))
+    return make_utility(utility_config({"kind": kind, **keys}))

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from modelswarm.compose import compose_numpy
-from modelswarm.config import UtilityConfig
+from modelswarm.utilities import utility_config as UtilityConfig
 from modelswarm.experts import load_bank
 from modelswarm.export import export_particle, read_provenance
 from modelswarm.worker import Evaluator

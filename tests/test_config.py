@@ -108,10 +108,10 @@ def test_the_readme_config_table_is_generated_from_the_field_descriptions():
 
 
 def test_every_config_key_has_a_description():
-    from modelswarm.config import Config, SwarmParams, UtilityConfig, WorkersConfig
+    from modelswarm.config import Config, SwarmParams, WorkersConfig
     from modelswarm.utilities import REGISTRY
 
-    models = [Config, SwarmParams, UtilityConfig, WorkersConfig, *(u.Params for u in REGISTRY.values())]
+    models = [Config, SwarmParams, WorkersConfig, *(u.Config for u in REGISTRY.values())]
     for model in models:
         for name, field in model.model_fields.items():
             assert field.description, f"{model.__name__}.{name}"
@@ -140,7 +140,7 @@ def test_a_config_round_trips_through_its_dump(tmp_path):
     cfg = load_config(write(tmp_path, MINIMAL.replace("multiple_choice, data: val.jsonl",
                                                       "python, data: val.jsonl, function: 'm:f'")))
     again = load_config(write(tmp_path, dump_config(cfg)))
-    assert again.utility == cfg.utility and again.utility.params.function == "m:f"
+    assert again.utility == cfg.utility and again.utility.function == "m:f"
     assert again.model_dump(exclude={"runs_dir"}) == cfg.model_dump(exclude={"runs_dir"})
 
 

@@ -17,7 +17,7 @@ import pytest
 import torch
 
 from modelswarm.compose import compose_numpy
-from modelswarm.config import UtilityConfig
+from modelswarm.utilities import utility_config as UtilityConfig
 from modelswarm.experts import load_bank
 from modelswarm.utilities import make_utility
 from modelswarm.scoring.model_parts import backbone_and_head

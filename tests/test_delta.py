@@ -7,7 +7,7 @@ import json
 import pytest
 import torch
 
-from modelswarm.config import UtilityConfig
+from modelswarm.utilities import utility_config as UtilityConfig
 from modelswarm.delta import MergeSpec, lora_modules, trim
 from modelswarm.experts import load_bank
 from modelswarm.worker import Evaluator

@@ -86,7 +86,7 @@ def test_exact_match_default_is_still_the_strict_first_line(world, evaluator, tm
     answers = [(t.split("\n")[0] if d % 2 else t[:1]) or "#" for d, t in enumerate(texts)]
     path = write_jsonl(tmp_path / "em.jsonl", [{"prompt": f"{d}^", "answer": a} for d, a in enumerate(answers)])
     strict = utility_of("exact_match", data=str(path), max_new_tokens=6)
-    assert strict.params.match == "first_line"
+    assert strict.config.match == "first_line"
     want = [float(normalise(t) == normalise(a)) for t, a in zip(texts, answers)]
     assert strict.score(evaluator.model, evaluator.tokenizer, strict.load(path)).per_example == want
 

@@ -5,9 +5,8 @@ import random
 import pytest
 import torch
 
-from modelswarm.config import UtilityConfig
 from modelswarm.experts import load_bank
-from modelswarm.utilities import make_utility
+from modelswarm.utilities import make_utility, utility_config
 from modelswarm.scoring.model_parts import backbone_and_head
 from modelswarm.scoring.prefix_tree import PrefixForest, path_columns, tree_inputs
 from modelswarm.worker import Evaluator
@@ -72,7 +71,7 @@ def test_the_mask_lets_a_node_see_exactly_its_ancestors_and_itself():
 
 def test_every_node_gets_the_hidden_state_its_prompt_alone_gives(world):
     bank = load_bank(str(world["experts"]))
-    cfg = UtilityConfig(kind="multiple_choice", data=str(world["val"]))
+    cfg = utility_config(kind="multiple_choice", data=str(world["val"]))
     ev = Evaluator(str(world["base"]), bank.layout, bank.matrix, cfg, {"val": make_utility(cfg).load(world["val"])},
                    num_threads=1)
     ev.composer.apply([0.5, 0.2, 0.3])

@@ -76,7 +76,8 @@ def test_reward_utility_is_the_reward_model_on_generates_outputs(models, mode):
         ln = min(1.0, max(0.0, (n - 2) / 12))
         want.append({"default": r, "concise": (r + 1 - ln) / 2, "verbose": (r + ln) / 2}[mode])
     assert score.value == pytest.approx(sum(want) / len(want), abs=1e-5)
-    assert util._rm is not None and util.reward_model(models["model"]) is util._rm  # loaded once, kept
+    engine = util.engine(models["model"], models["tok"])
+    assert util.reward_engine(engine).model is util.reward_engine(engine).model  # loaded once per engine, kept
 
 
 def test_the_official_reward_normalisation():
@@ -108,7 +109,7 @@ def test_judge_utility_is_the_mean_parsed_rating_over_ten_and_counts_unparsable(
     resps = [hf_reply(models["model"], models["tok"], p, 6).strip() for p in PROMPTS]
     verdicts = ["Rating: " + hf_reply(judge, jtok, fill(OFFICIAL_TEMPLATE, p, r), 5, prefix="Rating: ")
                 for p, r in zip(PROMPTS, resps)]
-    assert util.replies(models["model"], PROMPTS, resps) == verdicts  # the judge saw what generate gives
+    assert util.replies(util.engine(models["model"], models["tok"]), PROMPTS, resps) == verdicts  # the judge saw what generate gives
     ratings = [parse_rating(v) for v in verdicts]
     assert score.counts == {"unparsable_ratings": sum(r is None for r in ratings)}
     assert score.value == pytest.approx(sum(1 if r is None else r for r in ratings) / len(ratings) / 10)

@@ -5,11 +5,10 @@ import json
 import pytest
 import torch
 
-from modelswarm.config import UtilityConfig
 from modelswarm.errors import UserError
 from modelswarm.experts import load_bank
 from modelswarm.tiny import write_jsonl
-from modelswarm.utilities import make_utility
+from modelswarm.utilities import make_utility, utility_config
 from modelswarm.utilities.exact_match import may_still_match, normalise
 from modelswarm.scoring.batching import length_batches
 from modelswarm.scoring.greedy import ROWS, VOCAB_SLICE, greedy_decode, greedy_tokens, tree_greedy_decode
@@ -20,13 +19,13 @@ from modelswarm.worker import Evaluator
 @pytest.fixture(scope="module")
 def evaluator(world):
     bank = load_bank(str(world["experts"]))
-    cfg = UtilityConfig(kind="multiple_choice", data=str(world["val"]))
+    cfg = utility_config(kind="multiple_choice", data=str(world["val"]))
     val = make_utility(cfg).load(world["val"])
     return Evaluator(str(world["base"]), bank.layout, bank.matrix, cfg, {"val": val}, num_threads=1)
 
 
 def mc(world, **kw):
-    return make_utility(UtilityConfig(kind="multiple_choice", data=str(world["val"]), **kw))
+    return make_utility(utility_config(kind="multiple_choice", data=str(world["val"]), **kw))
 
 
 def every_size(n: int) -> dict:
@@ -45,7 +44,7 @@ def test_multiple_choice_is_the_same_for_any_batch_size_with_or_without_prefix_s
 
 def test_batches_hold_similar_lengths_within_both_caps():
     lengths = [3, 9, 5, 9, 1, 7, 2]
-    cfg = UtilityConfig(kind="exact_match", data="x", batch_sequences=3, batch_tokens=20)
+    cfg = utility_config(kind="exact_match", data="x", batch_sequences=3, batch_tokens=20)
     batches = length_batches(lengths, cfg)
     assert sorted(k for b in batches for k in b) == list(range(7))
     assert [[lengths[k] for k in b] for b in batches] == [[9, 9], [7, 5], [3, 2, 1]]
@@ -100,7 +99,7 @@ def test_multiple_choice_input_errors_name_file_and_line(tmp_path, world):
 
 
 def test_max_examples_takes_the_first_n_validation_examples_and_leaves_the_test_split_whole(world):
-    cut = make_utility(UtilityConfig(kind="multiple_choice", data=str(world["val"]), test_data=str(world["test"]),
+    cut = make_utility(utility_config(kind="multiple_choice", data=str(world["val"]), test_data=str(world["test"]),
                                      max_examples=5))
     whole = mc(world)
     assert cut.load_split("val") == whole.load(world["val"])[:5]
@@ -124,11 +123,11 @@ def test_exact_match_generation_is_batch_invariant(world, evaluator, tmp_path):
     outs = []
     for bs, bt, sharing in ((1, None, True), (4, None, True), (32, None, True), (32, 7, True), (32, 7, False),
                             (1, None, False)):
-        util = make_utility(UtilityConfig(kind="exact_match", data=str(path), **every_size(bs), batch_tokens=bt,
+        util = make_utility(utility_config(kind="exact_match", data=str(path), **every_size(bs), batch_tokens=bt,
                                           max_new_tokens=3, prefix_sharing=sharing))
         outs.append(util.generate(evaluator.model, evaluator.tokenizer, util.load(path)))
     assert all(out == outs[0] for out in outs)
-    util = make_utility(UtilityConfig(kind="exact_match", data=str(path), max_new_tokens=1))
+    util = make_utility(utility_config(kind="exact_match", data=str(path), max_new_tokens=1))
     score = util.score(evaluator.model, evaluator.tokenizer, util.load(path))
     assert 0.0 <= score.value <= 1.0 and len(score.per_example) == 15
 
@@ -188,7 +187,7 @@ def test_greedy_tokens_are_the_argmax_of_the_whole_head(bias):
 def test_exact_match_stops_rows_early_without_changing_a_mark(world, evaluator, tmp_path):
     path = write_jsonl(tmp_path / "em.jsonl", em_rows())
     evaluator.composer.apply([0.2, 0.0, 0.8])
-    util = make_utility(UtilityConfig(kind="exact_match", data=str(path), **every_size(6), max_new_tokens=4))
+    util = make_utility(utility_config(kind="exact_match", data=str(path), **every_size(6), max_new_tokens=4))
     examples = util.load(path)
     full = util.generate(evaluator.model, evaluator.tokenizer, examples)
     marks = util.score(evaluator.model, evaluator.tokenizer, examples).per_example
@@ -215,7 +214,7 @@ def test_may_still_match_never_gives_up_on_a_text_that_ends_up_matching():
 
 
 def test_exact_match_input_errors(tmp_path, world):
-    util = make_utility(UtilityConfig(kind="exact_match", data="x"))
+    util = make_utility(utility_config(kind="exact_match", data="x"))
     bad = write_jsonl(tmp_path / "em.jsonl", [{"prompt": "p"}])
     with pytest.raises(UserError, match=":1: missing field 'answer'"):
         util.load(bad)
@@ -227,13 +226,13 @@ def test_python_utility_calls_the_users_function(world, evaluator, tmp_path, mon
         "def nan(model, tokenizer, examples):\n    return float('nan')\n")
     monkeypatch.syspath_prepend(str(tmp_path))
     data = write_jsonl(tmp_path / "d.jsonl", [{"x": 1}, {"x": 2}])
-    util = make_utility(UtilityConfig(kind="python", data=str(data), function="myutil:score"))
+    util = make_utility(utility_config(kind="python", data=str(data), function="myutil:score"))
     assert util.score(evaluator.model, evaluator.tokenizer, util.load(data)).value == 0.2
     with pytest.raises(ValueError, match="NaN"):
-        bad = make_utility(UtilityConfig(kind="python", data=str(data), function="myutil:nan"))
+        bad = make_utility(utility_config(kind="python", data=str(data), function="myutil:nan"))
         bad.score(evaluator.model, evaluator.tokenizer, bad.load(data))
     with pytest.raises(UserError, match="has no function 'nope'"):
-        make_utility(UtilityConfig(kind="python", data=str(data), function="myutil:nope")).load(data)
+        make_utility(utility_config(kind="python", data=str(data), function="myutil:nope")).load(data)
 
 
 def test_unknown_utility_kind(tmp_path):
@@ -250,7 +249,7 @@ def test_chat_template_is_applied_when_the_tokenizer_has_one(world, tmp_path):
     from modelswarm.scoring.prompts import prompt_ids
 
     tok = make_tokenizer(tmp_path / "tok", chat_template="{% for m in messages %}<{{ m['content'] }}>{% endfor %}")
-    cfg = UtilityConfig(kind="multiple_choice", data="x")
+    cfg = utility_config(kind="multiple_choice", data="x")
     assert tok.decode(prompt_ids(tok, "hi", cfg)) == "<hi>"
     assert tok.decode(prompt_ids(tok, "hi", cfg.replace(chat_template="off")), skip_special_tokens=True) == "hi"
     plain = load_tokenizer(str(world["base"]))
@@ -276,8 +275,8 @@ def test_exact_match_early_exit_is_exact_when_it_does_not_stop(world, evaluator,
     """Marks settle as rows finish, in any order: the bound is checked after each one."""
     path = write_jsonl(tmp_path / "em.jsonl", em_rows())
     evaluator.composer.apply([0.2, 0.0, 0.8])
-    plain = make_utility(UtilityConfig(kind="exact_match", data=str(path), **every_size(4), max_new_tokens=4))
-    early = make_utility(UtilityConfig(kind="exact_match", data=str(path), **every_size(4), max_new_tokens=4,
+    plain = make_utility(utility_config(kind="exact_match", data=str(path), **every_size(4), max_new_tokens=4))
+    early = make_utility(utility_config(kind="exact_match", data=str(path), **every_size(4), max_new_tokens=4,
                                        early_exit=True))
     examples = plain.load(path)
     exact = plain.score(evaluator.model, evaluator.tokenizer, examples)

@@ -12,6 +12,6 @@ def test_every_kind_has_a_paragraph_and_described_keys():
     text = README.read_text(encoding="utf-8")
     for kind, cls in REGISTRY.items():
         assert f"**`{kind}`**" in text, f"README has no paragraph on utility kind {kind}"
-        for name, field in cls.Params.model_fields.items():
+        for name, field in cls.Config.model_fields.items():
             assert field.description, f"{kind}.{name} has no description"
             assert f"`utility.{name}`" in text, f"README's config table lacks utility.{name} ({kind})"

@@ -1,11 +1,12 @@
 """Run configuration: frozen pydantic models, validated once when the YAML is read.
 
-Every key is declared here with its type, range and a description (the README's config
-table is generated from these: `python -m modelswarm.config_doc`). A utility declares its
-own keys in its own file (`Params` on the utility class, see utilities/base.py); they sit
-under `utility:` next to the common keys. Paths are made absolute against the working
-directory at load time and stored that way in the run directory's resolved config.yaml.
-Errors are pydantic's, turned into one line naming the file and the key (config_errors.py).
+Every key is declared with its type, range and a description (the README's config table
+is generated from these: `python -m modelswarm.config_doc`). The `utility:` section is
+one of the kinds' models (utilities/registry.py), each holding the common keys
+(utilities/base.py), the engine's (sections.py) and its own, all flat under `utility:`.
+Paths are made absolute against the working directory at load time and stored that way
+in the run directory's resolved config.yaml. Errors are pydantic's, turned into one line
+naming the file and the key (config_errors.py).
 """
 
 from __future__ import annotations
@@ -15,18 +16,12 @@ from pathlib import Path
 from typing import Any, Callable, Literal, Optional, Union
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 
+from .config_errors import user_error
 from .errors import UserError
-
-
-class Section(BaseModel):
-    """A config section: frozen, no unknown keys, no silent type coercion ("1" is not 1)."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
-
-    def replace(self, **changes: Any) -> "Section":
-        return self.model_copy(update=changes)
+from .sections import Section
+from .utilities.registry import UtilityConfig
 
 
 def _in_unit(lo_open: bool, hi_open: bool) -> Callable[[float], float]:
@@ -112,69 +107,6 @@ class SwarmParams(Section):
         return self
 
 
-class UtilityParams(Section):
-    """The keys one kind of utility adds under `utility:`; each utility subclasses it as its
-    `Params` (utilities/base.py). This base declares none."""
-
-
-class UtilityConfig(Section):
-    """What a particle is scored on, and how the scoring engine batches it. The keys that only
-    one kind reads live in that kind's `Params` and arrive here as `params`."""
-
-    kind: str = Field(description="a registered utility (one file each under utilities/)")
-    data: Optional[str] = Field(None, description="validation JSONL the search optimises (required, except "
-                                "for kinds whose parts bring their own, like `multitask`)")
-    test_data: Optional[str] = Field(None, description="held-out JSONL, scored for the best particle, the "
-                                     "personal bests and the baselines at the end")
-    max_examples: Optional[int] = Field(None, ge=1, description="use the first N validation examples "
-                                        "(the test split is always scored whole)")
-    batch_sequences: int = Field(16, ge=1, description="padded sequences, or prefix-tree rows, per forward pass")
-    batch_tokens: Optional[int] = Field(
-        None, ge=1, description="also cap a batch at this many padded prompt tokens, and a prefix-tree row at "
-        "this many nodes (256 when unset); bounds activation and KV-cache memory when prompts are long")
-    decode_rows: int = Field(16, ge=1, description="rows per greedy decode step (generation utilities)")
-    head_rows: int = Field(16, ge=1, description="hidden states per pass through the LM head "
-                           "(`multiple_choice`: its output is vocabulary-wide)")
-    max_new_tokens: int = Field(16, ge=1, description="generation budget per example (generation utilities)")
-    chat_template: Literal["auto", "on", "off"] = Field(
-        "auto", description="`auto` (use the tokenizer's if it has one), `on`, `off`")
-    system_prompt: Optional[str] = Field(None, description="system message for chat templates")
-    prefix_sharing: bool = Field(True, description="run prompt prefixes shared by several examples once "
-                                 "(tree attention; same marks); `false` runs every sequence on its own row")
-    early_exit: bool = Field(False, description="stop scoring a particle once it can no longer beat its "
-                             "personal best (see \"Early exit\")")
-    params: UtilityParams = Field(default_factory=UtilityParams,
-                                  description="the kind's own keys (written flat under `utility:`)")
-
-    @model_validator(mode="before")
-    @classmethod
-    def _route_params(cls, data: Any) -> Any:
-        """Keys that are not common go to the kind's own Params, validated there."""
-        if not isinstance(data, dict) or isinstance(data.get("params"), UtilityParams):
-            return data
-        from .utilities import REGISTRY  # the registry imports this module: look it up late
-
-        kind = data.get("kind")
-        if kind not in REGISTRY:
-            have = ", ".join(sorted(REGISTRY))
-            raise ValidationError.from_exception_data("UtilityConfig", [dict(
-                type="value_error", loc=("kind",), input=kind,
-                ctx={"error": f"is {kind!r}, an unknown utility (have: {have})"})])
-        own = {k: v for k, v in data.items() if k not in cls.model_fields}
-        common = {k: v for k, v in data.items() if k in cls.model_fields and k != "params"}
-        utility = REGISTRY[kind]
-        if utility.needs_data and common.get("data") is None:
-            raise ValidationError.from_exception_data("UtilityConfig", [dict(
-                type="missing", loc=("data",), input=data)])
-        return {**common, "params": utility.Params.model_validate({**data.get("params", {}), **own})}
-
-    def flat(self) -> dict[str, Any]:
-        """As written in YAML: the kind's keys next to the common ones."""
-        out = self.model_dump(exclude={"params"})
-        out.update(self.params.model_dump())
-        return out
-
-
 class WorkersConfig(Section):
     """The Ray evaluator pool."""
 
@@ -225,9 +157,7 @@ class Config(Section):
         return Path(self.runs_dir) / self.name
 
     def to_dict(self) -> dict[str, Any]:
-        out = self.model_dump(exclude={"utility"})
-        out["utility"] = self.utility.flat()
-        return {k: out[k] for k in type(self).model_fields}
+        return self.model_dump()
 
 
 # --- loading ----------------------------------------------------------------------------
@@ -293,8 +223,6 @@ def _stderr(line: str) -> None:
 
 
 def config_from_dict(raw: Any, where: str = "<config>", warn: Callable[[str], None] = _stderr) -> Config:
-    from .config_errors import user_error
-
     if not isinstance(raw, dict):
         raise UserError(where, "the config must be a YAML mapping")
     raw = _absolutise(_drop_retired(raw, where, warn))

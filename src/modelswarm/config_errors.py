@@ -2,8 +2,10 @@
 
 pydantic reports a location path and an error type; this turns the first error into
 "key 'swarm.phi_g' must be >= 0" or "unknown key 'sead' (did you mean 'seed'?)", naming
-types in words ("an integer", "one of 'random', 'zero'"). It needs the model classes along
-the path, to name the expected type and to suggest a close key.
+types in words ("an integer", "one of 'random', 'zero'"). It walks the model classes along
+the path, to name the expected type and to suggest a close key; a section that is a
+union of models tagged by a key (`utility:`, by `kind`) is walked into the tagged member.
+It knows pydantic, not modelswarm's models.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from __future__ import annotations
 import difflib
 import types
 import typing
-from typing import Any, Literal, Optional, Union
+from typing import Annotated, Any, Literal, Optional, Union
 
 from pydantic import BaseModel, ValidationError
 
@@ -22,10 +24,13 @@ _BOUNDS = {"greater_than_equal": ">=", "greater_than": ">", "less_than_equal": "
 
 def type_name(tp: Any) -> str:
     origin = typing.get_origin(tp)
+    if origin is Annotated:
+        return type_name(typing.get_args(tp)[0])
     if origin is Literal:
         return "one of " + ", ".join(repr(a) for a in typing.get_args(tp))
     if origin in (Union, types.UnionType):
-        return " or ".join(type_name(a) for a in typing.get_args(tp) if a is not type(None))
+        names = [type_name(a) for a in typing.get_args(tp) if a is not type(None)]
+        return " or ".join(dict.fromkeys(names))  # a union of models is "a mapping", once
     if origin is list:
         return f"a list of {type_name(typing.get_args(tp)[0])}"
     if isinstance(tp, type) and issubclass(tp, BaseModel):
@@ -33,59 +38,76 @@ def type_name(tp: Any) -> str:
     return {int: "an integer", float: "a number", str: "a string", bool: "true or false"}.get(tp, str(tp))
 
 
-def _model_of(tp: Any) -> Optional[type[BaseModel]]:
-    for t in (tp, *typing.get_args(tp)):
-        if isinstance(t, type) and issubclass(t, BaseModel):
-            return t
+def _members(tp: Any) -> list[type[BaseModel]]:
+    """The models a (possibly Annotated, possibly union) annotation admits."""
+    if typing.get_origin(tp) is Annotated:
+        tp = typing.get_args(tp)[0]
+    args = typing.get_args(tp) if typing.get_origin(tp) in (Union, types.UnionType) else (tp,)
+    return [t for t in args if isinstance(t, type) and issubclass(t, BaseModel)]
+
+
+def _tagged(models: list[type[BaseModel]], tag: str) -> Optional[type[BaseModel]]:
+    """The member of a tagged union whose Literal-typed key has the value `tag`."""
+    for m in models:
+        for f in m.model_fields.values():
+            if typing.get_origin(f.annotation) is Literal and tag in typing.get_args(f.annotation):
+                return m
     return None
 
 
-def _fields(model: type[BaseModel], raw: Any) -> dict[str, Any]:
-    """Field name -> annotation; a utility section also has its kind's own keys."""
-    from .config import UtilityConfig
-
-    fields = {name: f.annotation for name, f in model.model_fields.items()}
-    if model is UtilityConfig:
-        from .utilities import REGISTRY
-
-        fields.pop("params")
-        kind = raw.get("kind") if isinstance(raw, dict) else None
-        if kind in REGISTRY:
-            fields.update({n: f.annotation for n, f in REGISTRY[kind].Params.model_fields.items()})
-    return fields
+def _noun(field: Any, tp: Any) -> str:
+    """What a tagged union holds, from its title ("utility"), else "value"."""
+    metadata = list(getattr(field, "metadata", ()))
+    if typing.get_origin(tp) is Annotated:
+        metadata += list(typing.get_args(tp)[1:])
+    titles = [getattr(field, "title", None)] + [getattr(m, "title", None) for m in metadata]
+    return next((t for t in titles if t), "value")
 
 
-def _walk(model: type[BaseModel], raw: Any, loc: tuple) -> tuple[str, Any, dict[str, Any]]:
-    """(dotted key, its annotation, the sibling fields) for a pydantic error location."""
-    key, tp, siblings = "", model, {}
+def _walk(model: type[BaseModel], raw: Any, loc: tuple) -> tuple[str, Any, dict[str, Any], str]:
+    """(dotted key, its annotation, the sibling fields, the noun of a tagged union there)
+    for a pydantic error location."""
+    key, tp, siblings, field = "", model, {}, None
     for part in loc:
-        if part == "params":  # the kind's keys are written flat under utility:
-            continue
-        sub = _model_of(tp)
-        if isinstance(part, int) and typing.get_origin(tp) in (list, Union, types.UnionType):
+        models = _members(tp)
+        inner = typing.get_args(tp)[0] if typing.get_origin(tp) is Annotated else tp
+        if isinstance(part, int) and typing.get_origin(inner) in (list, Union, types.UnionType):
             key += f"[{part}]"
-            args = [a for a in typing.get_args(tp) if typing.get_origin(a) is list] or [tp]
+            args = [a for a in typing.get_args(inner) if typing.get_origin(a) is list] or [inner]
             tp = typing.get_args(args[0])[0]
             raw = raw[part] if isinstance(raw, list) and part < len(raw) else None
-        elif sub is not None and isinstance(part, str):
-            siblings = _fields(sub, raw)
+        elif models and isinstance(part, str):
+            sub = models[0]
+            if len(models) > 1:  # a tagged union: the location names the member, not a key
+                member = _tagged(models, part)
+                if member is not None:
+                    tp = member
+                    continue
+            fields = {name: f for name, f in sub.model_fields.items()}
+            siblings = {name: f.annotation for name, f in fields.items()}
             if part not in siblings:  # pydantic's union-branch label or an unknown key
-                if part in sub.model_fields or isinstance(raw, dict) and part in raw:
+                if isinstance(raw, dict) and part in raw:
                     key = f"{key}.{part}" if key else part
                 break
             key = f"{key}.{part}" if key else part
-            tp = siblings[part]
+            field, tp = fields[part], siblings[part]
             raw = raw.get(part) if isinstance(raw, dict) else None
         else:
             break
-    return key, tp, siblings
+    return key, tp, siblings, _noun(field, tp)
 
 
 def user_error(exc: ValidationError, model: type[BaseModel], raw: Any, where: str) -> UserError:
     # a misspelt key is also a missing one: name the misspelling, it comes with a suggestion
     err = min(exc.errors(include_url=False), key=lambda e: e["type"] != "extra_forbidden")
-    key, tp, siblings = _walk(model, raw, tuple(err["loc"]))
+    key, tp, siblings, noun = _walk(model, raw, tuple(err["loc"]))
     kind, ctx = err["type"], err.get("ctx") or {}
+    if kind in ("union_tag_invalid", "union_tag_not_found"):  # the tag key of a tagged union (utility.kind)
+        tag_key = f"{key}.{ctx['discriminator'].strip(chr(39))}"
+        if kind == "union_tag_not_found":
+            return UserError(where, f"missing required key '{tag_key}'")
+        have = ", ".join(sorted(t.strip().strip("'") for t in ctx["expected_tags"].split(",")))
+        return UserError(where, f"key '{tag_key}' is {ctx['tag']!r}, an unknown {noun} (have: {have})")
     if kind == "extra_forbidden":
         name = key.rsplit(".", 1)[-1]
         close = difflib.get_close_matches(name, list(siblings), n=1)

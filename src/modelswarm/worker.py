@@ -21,11 +21,10 @@ import numpy as np
 import torch
 
 from .compose import Composer
-from .config import UtilityConfig
 from .errors import UserError, error_line
 from .experts import BankLayout
 from .models import DTYPES, load_model, load_tokenizer, pick_device, resolve_dtype
-from .utilities import make_utility
+from .utilities import UtilityConfig, make_utility
 
 # after an evaluation this long, hand its freed heap back (fragments would otherwise pile up
 # in RSS); after a short one the page faults that follow would cost more than they save
@@ -75,6 +74,7 @@ class Evaluator:
         self._base_model, self._layout = base_model, layout
         self._delta = None  # the DeltaComposer, made on the first merge
         self.utility = make_utility(utility)
+        self.engine = self.utility.engine(self.model, self.tokenizer)  # one per worker: side models load once
         self.splits = splits  # "val" (what the search optimises), "test" (held out), ...
         self.name = worker_name()
         release_free_heap()
@@ -94,7 +94,7 @@ class Evaluator:
             if self._delta is not None:
                 self._delta.restore()
             self.composer.apply(coeffs)
-        result = self.utility.evaluate(self.model, self.tokenizer, self.splits[split], bound)
+        result = self.utility.evaluate_with(self.engine, self.splits[split], bound)
         seconds = time.perf_counter() - start
         if seconds > TRIM_AFTER_S:
             release_free_heap()

@@ -12,7 +12,6 @@ import time
 from pathlib import Path
 from typing import Callable, Optional
 
-from ..config import UtilityConfig
 from ..io import atomic_write_json
 from ..baselines import by_task
 from .smollm import ensure_base
@@ -23,11 +22,11 @@ EVAL = dict(kind="exact_match", batch_sequences=64, decode_rows=64, max_new_toke
 
 
 def score_adapter(base: Path, adapter: Optional[Path], val: Path) -> dict:
-    from ..utilities import make_utility
+    from ..utilities import make_utility, utility_config
     from ..verify import load_checkpoint
     from ..models import load_tokenizer
 
-    util = make_utility(UtilityConfig(data=str(val), **EVAL))
+    util = make_utility(utility_config(data=str(val), **EVAL))
     examples = util.load(val)
     model = load_checkpoint(str(base), adapter if adapter else base)
     score = util.score(model, load_tokenizer(str(base)), examples)

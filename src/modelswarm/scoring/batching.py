@@ -6,12 +6,12 @@ from typing import Any
 
 import torch
 
-from ..config import UtilityConfig
+from ..sections import EngineConfig
 from .model_parts import causal_lm
 from .prefix_tree import supports_tree_attention
 
 
-def length_batches(lengths: list[int], config: UtilityConfig) -> list[list[int]]:
+def length_batches(lengths: list[int], config: EngineConfig) -> list[list[int]]:
     """Indices in batches of similar length, longest first: at most batch_sequences and,
     with batch_tokens set, at most that many padded tokens (a batch holds one sequence at least)."""
     order = sorted(range(len(lengths)), key=lambda k: -lengths[k])
@@ -25,13 +25,13 @@ def length_batches(lengths: list[int], config: UtilityConfig) -> list[list[int]]
     return batches
 
 
-def shares_prefixes(model: torch.nn.Module, config: UtilityConfig) -> bool:
+def shares_prefixes(model: torch.nn.Module, config: EngineConfig) -> bool:
     """Score through the prompts' prefix tree (prefix_tree.py)? Asked for, and the model's
     attention takes the tree's custom mask."""
     return config.prefix_sharing and supports_tree_attention(causal_lm(model))
 
 
-def tree_cap(config: UtilityConfig) -> int:
+def tree_cap(config: EngineConfig) -> int:
     """Nodes per row of a prefix tree (prefix_tree.py): batch_tokens when set, else 256,
     about where the row's dense attention starts to cost more than sharing saves."""
     return config.batch_tokens or 256

@@ -13,12 +13,12 @@ from typing import Any, Callable, Iterator, Optional, Sequence
 
 import torch
 
-from ..config import UtilityConfig
+from ..sections import EngineConfig
 from .batching import length_batches, pad_id, shares_prefixes, tree_cap
 from .greedy import greedy_decode, tree_greedy_decode
 
 
-def generate_ids(model: torch.nn.Module, tokenizer: Any, prompts: Sequence[Sequence[int]], config: UtilityConfig, *,
+def generate_ids(model: torch.nn.Module, tokenizer: Any, prompts: Sequence[Sequence[int]], config: EngineConfig, *,
                  max_new_tokens: int, stops: Optional[set[int]] = None,
                  needs_more: Optional[Callable[[int, list[int]], bool]] = None) -> Iterator[tuple[int, list[int]]]:
     """(prompt index, generated token ids) as each row finishes. stops: token ids that end a
@@ -33,7 +33,7 @@ def generate_ids(model: torch.nn.Module, tokenizer: Any, prompts: Sequence[Seque
         yield from greedy_decode(model, prompts, length_batches([len(p) for p in prompts], config), **common)
 
 
-def generate_texts(model: torch.nn.Module, tokenizer: Any, prompts: Sequence[Sequence[int]], config: UtilityConfig, *,
+def generate_texts(model: torch.nn.Module, tokenizer: Any, prompts: Sequence[Sequence[int]], config: EngineConfig, *,
                    max_new_tokens: int, stops: Optional[set[int]] = None) -> list[str]:
     """The decoded continuation of every prompt, special tokens dropped, whitespace stripped
     at both ends (as the official batch_generate and batch_generate_chat_template do)."""

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..config import UtilityConfig
+from ..sections import EngineConfig
 from ..errors import UserError
 
 
-def uses_chat_template(tokenizer: Any, config: UtilityConfig) -> bool:
+def uses_chat_template(tokenizer: Any, config: EngineConfig) -> bool:
     if config.chat_template == "off":
         return False
     has = bool(getattr(tokenizer, "chat_template", None))
@@ -17,7 +17,7 @@ def uses_chat_template(tokenizer: Any, config: UtilityConfig) -> bool:
     return has
 
 
-def prompt_ids(tokenizer: Any, text: str, config: UtilityConfig) -> list[int]:
+def prompt_ids(tokenizer: Any, text: str, config: EngineConfig) -> list[int]:
     """Token ids of a prompt, through the chat template when there is one."""
     if uses_chat_template(tokenizer, config):
         messages = ([{"role": "system", "content": config.system_prompt}] if config.system_prompt else [])

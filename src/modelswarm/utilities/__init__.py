@@ -1,18 +1,7 @@
-"""Utilities: one module per kind, each registering itself (see base.py)."""
+"""Utilities: one module per kind, listed in registry.py (see base.py for what a kind is)."""
 
-import importlib
-import pkgutil
+from .base import Score, Utility, UtilitySection
+from .registry import KINDS, REGISTRY, UtilityConfig, make_utility, utility_config
 
-from ..config import UtilityConfig
-from .base import REGISTRY, Score, Utility
-
-for _mod in pkgutil.iter_modules(__path__):
-    if _mod.name != "base":
-        importlib.import_module(f"{__name__}.{_mod.name}")
-
-
-def make_utility(config: UtilityConfig) -> Utility:
-    return REGISTRY[config.kind](config)  # the config checked the kind when it was read
-
-
-__all__ = ["REGISTRY", "Score", "Utility", "make_utility"]
+__all__ = ["KINDS", "REGISTRY", "Score", "Utility", "UtilityConfig", "UtilitySection", "make_utility",
+           "utility_config"]

@@ -1,34 +1,69 @@
-"""What every utility shares: the registry, the Score it returns, and the Tally of marks.
+"""What every utility shares: its section's common keys, the Utility class, the Score it
+returns and the Tally of marks.
 
-A utility is a class with two methods:
-  load(path)                                 -> list of validated examples (coordinator, early)
-  score(model, tokenizer, examples, bound)   -> Score (in a worker, on the composed model)
-and, when it has keys of its own, a nested `Params(UtilityParams)` declaring them (with a
-description each): they are written under `utility:` next to the common keys, validated by
-the config, and read as `self.params.<key>`. Register it with @register("name") in its own
-module under utilities/; that is all it takes to make `utility.kind: name` work.
+A utility kind is one module under utilities/ holding two classes:
+  a config model, subclassing UtilitySection, with `kind: Literal["name"]` (kind_key) and
+      the kind's own keys, each with a description: they are written under `utility:` next
+      to the common keys;
+  the utility, subclassing Utility, with `Config` set to that model and
+      load(path)                          -> list of validated examples (coordinator, early)
+      score_with(engine, examples, bound) -> Score (in a worker, on the composed model)
+and one line in utilities/registry.py. A utility keeps data and marks only: the engine
+(scoring/engine.py) runs every model. Nothing here imports torch: a YAML is validated
+without it.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import TYPE_CHECKING, Any, Callable, ClassVar, Optional
 
-import torch
+from pydantic import Field, ValidationError, model_validator
 
-from ..config import UtilityConfig, UtilityParams
+from ..sections import EngineConfig, Section
 
-REGISTRY: dict[str, type["Utility"]] = {}
+if TYPE_CHECKING:
+    from ..scoring.engine import Engine
+
+KIND = "a registered utility (one file each under utilities/)"
 
 
-def register(kind: str) -> Callable[[type], type]:
-    def wrap(cls: type) -> type:
-        REGISTRY[kind] = cls
-        cls.kind = kind
-        return cls
+class UtilityKeys(Section):
+    """The keys every utility reads."""
 
-    return wrap
+    kind: str = Field(description=KIND)
+    data: Optional[str] = Field(None, description="validation JSONL the search optimises (required, except "
+                                "for kinds whose parts bring their own, like `multitask`)")
+    test_data: Optional[str] = Field(None, description="held-out JSONL, scored for the best particle, the "
+                                     "personal bests and the baselines at the end")
+    max_examples: Optional[int] = Field(None, ge=1, description="use the first N validation examples "
+                                        "(the test split is always scored whole)")
+    max_new_tokens: int = Field(16, ge=1, description="generation budget per example (generation utilities)")
+    early_exit: bool = Field(False, description="stop scoring a particle once it can no longer beat its "
+                             "personal best (see \"Early exit\")")
+
+
+class UtilitySection(EngineConfig, UtilityKeys):
+    """The `utility:` section: the common keys, then the engine's (EngineConfig), then a
+    kind's own in its subclass. Flat in YAML, flat here."""
+
+    needs_data: ClassVar[bool] = True  # False for kinds whose parts bring their own data files
+
+    @model_validator(mode="before")
+    @classmethod
+    def _flat_with_data(cls, data: Any) -> Any:
+        if isinstance(data, dict) and isinstance(data.get("params"), dict):
+            # the config.yaml of an older run directory holds a multitask part's own keys under `params`
+            data = {**data["params"], **{k: v for k, v in data.items() if k != "params"}}
+        if cls.needs_data and isinstance(data, dict) and data.get("data") is None:
+            raise ValidationError.from_exception_data(cls.__name__, [dict(type="missing", loc=("data",), input=data)])
+        return data
+
+
+def kind_key(name: str) -> Any:
+    """The `kind` field of a kind's config model."""
+    return Field(name, description=KIND)
 
 
 @dataclass(frozen=True)
@@ -42,13 +77,19 @@ class Score:
 
 
 class Utility:
-    kind = "?"
-    Params: type[UtilityParams] = UtilityParams  # the kind's own config keys
-    needs_data = True  # False for kinds whose parts bring their own data files
+    Config: ClassVar[type[UtilitySection]] = UtilitySection
 
-    def __init__(self, config: UtilityConfig):
+    def __init__(self, config: UtilitySection):
         self.config = config
-        self.params = config.params
+
+    @classmethod
+    def build(cls, config: UtilitySection, make: Callable[[UtilitySection], "Utility"]) -> "Utility":
+        """The utility of `config`; make(section) builds any other kind's (a multitask's parts)."""
+        return cls(config)
+
+    @property
+    def kind(self) -> str:
+        return self.config.kind
 
     def check(self) -> None:
         """Coordinator-side checks beyond the config's (a model directory, a template):
@@ -71,16 +112,29 @@ class Utility:
             examples = examples[: self.config.max_examples]
         return examples
 
-    def score(self, model: torch.nn.Module, tokenizer: Any, examples: list[dict[str, Any]],
-              bound: Optional[float] = None) -> Score:
+    def score_with(self, engine: "Engine", examples: list[dict[str, Any]], bound: Optional[float] = None) -> Score:
         """The score; with a bound, scoring may stop once the score cannot reach it and
         return an upper bound instead (Score.early_exit). Ignoring the bound is correct."""
         raise NotImplementedError
 
-    def evaluate(self, model: torch.nn.Module, tokenizer: Any, examples: list[dict[str, Any]],
+    def evaluate_with(self, engine: "Engine", examples: list[dict[str, Any]], bound: Optional[float] = None) -> Score:
+        """score_with(), given the bound only with utility.early_exit on."""
+        return self.score_with(engine, examples, bound if self.config.early_exit else None)
+
+    def engine(self, model: Any, tokenizer: Any) -> "Engine":
+        """An engine over `model` with this utility's knobs (a worker makes one and keeps it)."""
+        from ..scoring.engine import Engine
+
+        return Engine(model, tokenizer, self.config.engine)
+
+    def score(self, model: Any, tokenizer: Any, examples: list[dict[str, Any]], bound: Optional[float] = None) -> Score:
+        """score_with() on a fresh engine over `model` (side models load again)."""
+        return self.score_with(self.engine(model, tokenizer), examples, bound)
+
+    def evaluate(self, model: Any, tokenizer: Any, examples: list[dict[str, Any]],
                  bound: Optional[float] = None) -> Score:
-        """score(), given the bound only with utility.early_exit on."""
-        return self.score(model, tokenizer, examples, bound if self.config.early_exit else None)
+        """evaluate_with() on a fresh engine over `model`."""
+        return self.evaluate_with(self.engine(model, tokenizer), examples, bound)
 
 
 class Tally:

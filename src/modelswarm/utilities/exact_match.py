@@ -1,7 +1,7 @@
 """exact_match: greedy generation compared with the answer, by one of three rules (`match`).
 
-JSONL lines: {"prompt": str, "answer": str or number}. Prompts are left-padded and batched,
-generation is greedy with the KV cache (see scoring/greedy.py).
+JSONL lines: {"prompt": str, "answer": str or number}. The engine generates greedily,
+batched and KV-cached (see scoring/generate.py).
 
   first_line (default)  strict: the first line, normalised, equals the answer. The normaliser
       only folds case, whitespace, surrounding quotes and a final period: "15" does not match
@@ -24,11 +24,8 @@ from typing import Iterator, Literal
 
 from pydantic import Field
 
-from ..config import UtilityParams
 from ..errors import UserError
-from ..scoring.generate import generate_ids
-from ..scoring.prompts import prompt_ids
-from .base import Score, Tally, Utility, register
+from .base import Score, Tally, Utility, UtilitySection, kind_key
 from .data import read_jsonl, require
 
 QUOTES = "\"'`"
@@ -74,23 +71,26 @@ def last_words(output: str, n: int) -> str:
     return " ".join(output.strip().split(" ")[-n:])
 
 
-@register("exact_match")
+class ExactMatchConfig(UtilitySection):
+    kind: Literal["exact_match"] = kind_key("exact_match")
+    match: Literal["first_line", "contains", "last_words"] = Field(
+        "first_line", description="how an output is compared with the answer: `first_line` (strict: the first "
+        "line, normalised, equals it), `contains` (the official rule: the answer anywhere in the output), "
+        "`last_words` (the official GSM8k rule: the answer among the last `last_words` words)")
+    last_words: int = Field(5, ge=1, description="for `match: last_words`: how many words at the end of the "
+                            "output are searched (official: 5 on dev, 10 on test)")
+
+
 class ExactMatch(Utility):
-    class Params(UtilityParams):
-        match: Literal["first_line", "contains", "last_words"] = Field(
-            "first_line", description="how an output is compared with the answer: `first_line` (strict: the first "
-            "line, normalised, equals it), `contains` (the official rule: the answer anywhere in the output), "
-            "`last_words` (the official GSM8k rule: the answer among the last `last_words` words)")
-        last_words: int = Field(5, ge=1, description="for `match: last_words`: how many words at the end of the "
-                                "output are searched (official: 5 on dev, 10 on test)")
+    Config = ExactMatchConfig
 
     def mark(self, answer: str, text: str) -> float:
         """1.0 when `text` (the generated output) matches `answer` (as loaded) under `match`."""
-        match = self.params.match
+        match = self.config.match
         if match == "first_line":
             return float(normalise(text) == normalise(answer))
         if match == "last_words":
-            text = last_words(text, self.params.last_words)
+            text = last_words(text, self.config.last_words)
         return float(contains(answer, text))
 
     def load(self, path):
@@ -104,10 +104,11 @@ class ExactMatch(Utility):
             examples.append({**obj, "answer": str(answer)})  # extra fields (e.g. task) ride along
         return examples
 
-    def decoded(self, model, tokenizer, examples, prune: bool = False) -> Iterator[tuple[int, str]]:
+    def decoded(self, engine, examples, prune: bool = False) -> Iterator[tuple[int, str]]:
         """(example index, generated text) as each is final; with prune, rows stop once their
         mark is settled (their text is then cut short, the mark is not affected)."""
-        strict = self.params.match == "first_line"
+        strict = self.config.match == "first_line"
+        tokenizer = engine.tokenizer
         stops = {tokenizer.eos_token_id}
         newline = tokenizer("\n", add_special_tokens=False)["input_ids"]
         if strict and len(newline) == 1:  # only the first line is compared: a newline ends an answer as EOS does
@@ -126,25 +127,25 @@ class ExactMatch(Utility):
                 def needs_more(k, ids):
                     text = decode(ids)
                     return not line_complete(text) and may_still_match(text, answers[k])
-            elif self.params.match == "contains":
+            elif self.config.match == "contains":
                 def needs_more(k, ids):  # once the answer is in, it stays in
                     return not contains(examples[k]["answer"], decode(ids))
 
-        prompts = [prompt_ids(tokenizer, ex["prompt"], self.config) for ex in examples]
-        for k, ids in generate_ids(model, tokenizer, prompts, self.config, max_new_tokens=self.config.max_new_tokens,
-                                   stops=stops, needs_more=needs_more):
+        prompts = [engine.prompt_ids(ex["prompt"]) for ex in examples]
+        for k, ids in engine.generate_ids(prompts, max_new_tokens=self.config.max_new_tokens, stops=stops,
+                                          needs_more=needs_more):
             yield k, decode(ids)
 
     def generate(self, model, tokenizer, examples) -> list[str]:
         """The generated text per example, up to the first stop or max_new_tokens."""
         texts = [""] * len(examples)
-        for k, text in self.decoded(model, tokenizer, examples):
+        for k, text in self.decoded(self.engine(model, tokenizer), examples):
             texts[k] = text
         return texts
 
-    def score(self, model, tokenizer, examples, bound=None) -> Score:
+    def score_with(self, engine, examples, bound=None) -> Score:
         tally = Tally(len(examples), bound)
-        for k, text in self.decoded(model, tokenizer, examples, prune=True):
+        for k, text in self.decoded(engine, examples, prune=True):
             tally.settle(k, self.mark(examples[k]["answer"], text))
             if tally.hopeless():
                 break

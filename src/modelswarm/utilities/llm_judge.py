@@ -25,13 +25,10 @@ from __future__ import annotations
 import re
 from typing import Literal, Optional
 
-import torch
 from pydantic import Field, field_validator
 
-from ..config import UtilityParams
 from ..errors import UserError
-from ..scoring.generate import generate_ids
-from .base import Score, Utility, register
+from .base import Score, Utility, UtilitySection, kind_key
 from .side_models import check_model_dir, load_prompts, model_mb, resolve, responses
 
 OFFICIAL_TEMPLATE = (
@@ -65,88 +62,80 @@ def fill(template: str, prompt: str, response: str) -> str:
     return template.replace("{prompt}", prompt).replace("{response}", response)
 
 
-@register("llm_judge")
+class LLMJudgeConfig(UtilitySection):
+    kind: Literal["llm_judge"] = kind_key("llm_judge")
+    judge_model: str = Field(..., description="local directory of the judge: a causal LM "
+                             "(AutoModelForCausalLM) with its tokenizer")
+    template: str = Field(OFFICIAL_TEMPLATE, description="the judge's prompt; `{response}` (required) and "
+                          "`{prompt}` are replaced by the particle's response and the prompt. Default: the "
+                          "official Gemini prompt")
+    judge_prefix: str = Field("Rating: ", description="text the judge's reply is taken to start with (appended "
+                              "after its prompt), so it goes straight to the number")
+    judge_max_new_tokens: int = Field(8, ge=1, description="tokens the judge generates after judge_prefix; it "
+                                      "stops early once the rating is settled (official: 20)")
+    judge_chat_template: Literal["auto", "on", "off"] = Field(
+        "auto", description="put the judge's prompt through the judge tokenizer's chat template: `auto` when "
+        "it has one")
+    default_rating: int = Field(1, ge=1, le=10, description="rating given to an unparsable reply (official: 1)")
+
+    @field_validator("judge_model")
+    @classmethod
+    def _absolute(cls, v: str) -> str:
+        return resolve(v)
+
+
 class LLMJudge(Utility):
-    class Params(UtilityParams):
-        judge_model: str = Field(..., description="local directory of the judge: a causal LM "
-                                 "(AutoModelForCausalLM) with its tokenizer")
-        template: str = Field(OFFICIAL_TEMPLATE, description="the judge's prompt; `{response}` (required) and "
-                              "`{prompt}` are replaced by the particle's response and the prompt. Default: the "
-                              "official Gemini prompt")
-        judge_prefix: str = Field("Rating: ", description="text the judge's reply is taken to start with (appended "
-                                  "after its prompt), so it goes straight to the number")
-        judge_max_new_tokens: int = Field(8, ge=1, description="tokens the judge generates after judge_prefix; it "
-                                          "stops early once the rating is settled (official: 20)")
-        judge_chat_template: Literal["auto", "on", "off"] = Field(
-            "auto", description="put the judge's prompt through the judge tokenizer's chat template: `auto` when "
-            "it has one")
-        default_rating: int = Field(1, ge=1, le=10, description="rating given to an unparsable reply (official: 1)")
-
-        @field_validator("judge_model")
-        @classmethod
-        def _absolute(cls, v: str) -> str:
-            return resolve(v)
-
-    def __init__(self, config):
-        super().__init__(config)
-        self._judge = None  # (model, tokenizer), loaded on first use in the worker
+    Config = LLMJudgeConfig
 
     def check(self) -> None:
-        if "{response}" not in self.params.template:
+        if "{response}" not in self.config.template:
             raise UserError("utility.template", "has no {response} placeholder: the judge would never see the response")
-        check_model_dir(self.params.judge_model, "utility.judge_model", "causal_lm")
-        if self.params.judge_chat_template == "on":
+        check_model_dir(self.config.judge_model, "utility.judge_model", "causal_lm")
+        if self.config.judge_chat_template == "on":
             from transformers import AutoTokenizer
 
-            if not getattr(AutoTokenizer.from_pretrained(self.params.judge_model), "chat_template", None):
+            if not getattr(AutoTokenizer.from_pretrained(self.config.judge_model), "chat_template", None):
                 raise UserError("utility.judge_chat_template", "is 'on' but the judge's tokenizer has no chat template")
 
     def side_models(self) -> dict[str, float]:
-        return {"judge model": model_mb(self.params.judge_model)}
+        return {"judge model": model_mb(self.config.judge_model)}
 
     def load(self, path):
         return load_prompts(path)
 
-    def judge(self, like: torch.nn.Module):
-        if self._judge is None:
-            from transformers import AutoModelForCausalLM
-
-            from ..models import load_tokenizer
-
-            param = next(like.parameters())
-            model = AutoModelForCausalLM.from_pretrained(self.params.judge_model, dtype=param.dtype)
-            self._judge = (model.to(param.device).eval(), load_tokenizer(self.params.judge_model))
-        return self._judge
+    def judge(self, engine):
+        """The engine over the judge model, loaded once per worker."""
+        return engine.side(self.config.judge_model, "causal_lm")
 
     def judge_ids(self, tok, prompt: str, response: str) -> list[int]:
         """Token ids the judge continues: its prompt (through its chat template), then judge_prefix."""
-        text = fill(self.params.template, prompt, response)
-        use = self.params.judge_chat_template
+        text = fill(self.config.template, prompt, response)
+        use = self.config.judge_chat_template
         if use == "on" or (use == "auto" and getattr(tok, "chat_template", None)):
             rendered = tok.apply_chat_template([{"role": "user", "content": text}], tokenize=False,
                                                add_generation_prompt=True)
-            return tok(rendered + self.params.judge_prefix, add_special_tokens=False)["input_ids"]
-        return tok(text + "\n" + self.params.judge_prefix)["input_ids"]
+            return tok(rendered + self.config.judge_prefix, add_special_tokens=False)["input_ids"]
+        return tok(text + "\n" + self.config.judge_prefix)["input_ids"]
 
-    def replies(self, like: torch.nn.Module, prompts: list[str], answers: list[str]) -> list[str]:
+    def replies(self, engine, prompts: list[str], answers: list[str]) -> list[str]:
         """The judge's reply to each (prompt, response), judge_prefix included."""
-        model, tok = self.judge(like)
+        judge = self.judge(engine)
+        tok = judge.tokenizer
         ids = [self.judge_ids(tok, p, a) for p, a in zip(prompts, answers)]
-        prefix = self.params.judge_prefix
+        prefix = self.config.judge_prefix
         out = [prefix] * len(ids)
 
         def needs_more(k, gen):
             return not settled(prefix + tok.decode(gen, skip_special_tokens=True))
 
-        for k, gen in generate_ids(model, tok, ids, self.config, max_new_tokens=self.params.judge_max_new_tokens,
-                                   needs_more=needs_more):
+        for k, gen in judge.generate_ids(ids, max_new_tokens=self.config.judge_max_new_tokens, needs_more=needs_more):
             out[k] = prefix + tok.decode(gen, skip_special_tokens=True)
         return out
 
-    def score(self, model, tokenizer, examples, bound: Optional[float] = None) -> Score:
+    def score_with(self, engine, examples, bound: Optional[float] = None) -> Score:
         prompts = [ex["prompt"] for ex in examples]
-        answers = responses(model, tokenizer, examples, self.config)
-        ratings = [parse_rating(r) for r in self.replies(model, prompts, answers)]
+        answers = responses(engine, examples, self.config.max_new_tokens)
+        ratings = [parse_rating(r) for r in self.replies(engine, prompts, answers)]
         unparsable = sum(r is None for r in ratings)
-        values = [self.params.default_rating if r is None else r for r in ratings]
+        values = [self.config.default_rating if r is None else r for r in ratings]
         return Score(sum(values) / len(values) / 10, counts={"unparsable_ratings": unparsable})

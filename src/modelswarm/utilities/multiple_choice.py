@@ -1,11 +1,9 @@
 """multiple_choice: pick the choice with the highest length-normalised log-likelihood.
 
 JSONL lines: {"question": str, "choices": [str, ...], "answer": int (index into choices)}.
-Every (question, choice) pair is one sequence. With utility.prefix_sharing (the default)
-the sequences' token trie runs through the decoder, so a question is computed once for all
-its choices (scoring/prefix_tree.py); without, each sequence is a right-padded row, batched by
-length. Either way the LM head is applied only at the positions that predict choice tokens
-(a 49k-vocab head on every position would dominate).
+Every (question, choice) pair is one sequence, scored by the engine's log-likelihood
+(scoring/loglik.py: with utility.prefix_sharing a question is computed once for all its
+choices).
 
 With `scoring: generate` (the official rule, evaluate.py `evaluate` with eval_type
 "multiple_choice") the model instead answers a prompt that lists lettered options:
@@ -18,21 +16,13 @@ greedy generation of max_new_tokens (the official 10), then `parse_choice`, the 
 from __future__ import annotations
 
 import string
-from collections import defaultdict
 from typing import Iterator, Literal, Optional, Sequence
 
-import torch
 from pydantic import Field
 
-from ..config import UtilityParams
 from ..errors import UserError
 from ..official_data import official_mc_prompt
-from ..scoring.generate import generate_texts
-from ..scoring.batching import length_batches, pad_id, shares_prefixes, tree_cap
-from ..scoring.model_parts import backbone_and_head
-from ..scoring.prefix_tree import PrefixForest, tree_inputs
-from ..scoring.prompts import prompt_ids, uses_chat_template
-from .base import Score, Tally, Utility, register
+from .base import Score, Tally, Utility, UtilitySection, kind_key
 from .data import read_jsonl, require
 
 
@@ -61,14 +51,17 @@ def default_labels(n: int) -> list[str]:
     return list(string.ascii_uppercase[:n])
 
 
-@register("multiple_choice")
+class MultipleChoiceConfig(UtilitySection):
+    kind: Literal["multiple_choice"] = kind_key("multiple_choice")
+    scoring: Literal["loglik", "generate"] = Field(
+        "loglik", description="`loglik`: the choice with the highest length-normalised log-likelihood; "
+        "`generate` (the official rule): greedy generation on a prompt that lists lettered options, then the "
+        "official letter parser (first option key in the first 5 characters, then in the last 5, then the "
+        "option text, else no answer)")
+
+
 class MultipleChoice(Utility):
-    class Params(UtilityParams):
-        scoring: Literal["loglik", "generate"] = Field(
-            "loglik", description="`loglik`: the choice with the highest length-normalised log-likelihood; "
-            "`generate` (the official rule): greedy generation on a prompt that lists lettered options, then the "
-            "official letter parser (first option key in the first 5 characters, then in the last 5, then the "
-            "option text, else no answer)")
+    Config = MultipleChoiceConfig
 
     def load(self, path):
         examples = []
@@ -82,7 +75,7 @@ class MultipleChoice(Utility):
             answer = require(obj, "answer", int, where)
             if not 0 <= answer < len(choices):
                 raise UserError(where, f"answer {answer} is outside the {len(choices)} choices")
-            if self.params.scoring == "generate":
+            if self.config.scoring == "generate":
                 obj = {**obj, "labels": self._labels(obj, where)}
                 obj["prompt"] = self._prompt(obj, where)
             examples.append(obj)
@@ -112,116 +105,44 @@ class MultipleChoice(Utility):
 
     def generate(self, model, tokenizer, examples) -> list[str]:
         """`scoring: generate`: each example's generated answer text (stripped)."""
-        prompts = [prompt_ids(tokenizer, ex["prompt"], self.config) for ex in examples]
-        return generate_texts(model, tokenizer, prompts, self.config, max_new_tokens=self.config.max_new_tokens)
+        return self.generated(self.engine(model, tokenizer), examples)
 
-    def sequences(self, tokenizer, examples) -> list[tuple[int, int, list[int], list[int]]]:
+    def generated(self, engine, examples) -> list[str]:
+        prompts = [engine.prompt_ids(ex["prompt"]) for ex in examples]
+        return engine.generate_texts(prompts, max_new_tokens=self.config.max_new_tokens)
+
+    def sequences(self, engine, examples) -> list[tuple[int, int, list[int], list[int]]]:
         """(example index, choice index, prompt ids, choice ids) for every pair."""
-        chat = uses_chat_template(tokenizer, self.config)
+        chat = engine.uses_chat_template()
         seqs = []
         for i, ex in enumerate(examples):
-            p_ids = prompt_ids(tokenizer, ex["question"], self.config)
+            p_ids = engine.prompt_ids(ex["question"])
             for c, choice in enumerate(ex["choices"]):
                 text = choice if chat or ex["question"][-1:].isspace() else " " + choice
-                seqs.append((i, c, p_ids, tokenizer(text, add_special_tokens=False)["input_ids"]))
+                seqs.append((i, c, p_ids, engine.tokenizer(text, add_special_tokens=False)["input_ids"]))
         return seqs
 
-    @torch.inference_mode()
-    def scored(self, model, tokenizer, examples) -> Iterator[tuple[int, list[float]]]:
+    def scored(self, engine, examples) -> Iterator[tuple[int, list[float]]]:
         """(example index, mean log-probability of each choice's tokens) as each is complete."""
-        seqs = self.sequences(tokenizer, examples)
-        # (hidden position, target token) -> (example, choice) pairs whose log-likelihood it adds to
-        if shares_prefixes(model, self.config):
-            positions = _tree_positions(model, seqs, self.config, pad_id(tokenizer))
-        else:
-            positions = _padded_positions(model, seqs, self.config, pad_id(tokenizer))
-        _, head = backbone_and_head(model)
-        logprobs = [[[] for _ in ex["choices"]] for ex in examples]
-        missing = [0] * len(examples)  # choice tokens not scored yet
-        for i, _, _, c_ids in seqs:
-            missing[i] += len(c_ids)
-        step = self.config.head_rows  # the head's output is vocab-wide: a few rows at a time
-        for hidden, wants in positions:
-            for start in range(0, len(wants), step):
-                lp = torch.log_softmax(head(hidden[start:start + step]).float(), dim=-1).cpu()
-                for row, targets in enumerate(wants[start:start + step]):
-                    yield from self._add(logprobs, missing, lp[row], targets)
-
-    @staticmethod
-    def _add(logprobs, missing, lp, targets) -> Iterator[tuple[int, list[float]]]:
-        """Add one position's log-probabilities; yield the examples that are now complete."""
-        for token, i, c in targets:
-            logprobs[i][c].append(float(lp[token]))
-            missing[i] -= 1
-            if missing[i] == 0:
-                yield i, [sum(v) / len(v) for v in logprobs[i]]
+        return engine.loglik(self.sequences(engine, examples))
 
     def choice_scores(self, model, tokenizer, examples) -> list[list[float]]:
         out: list[list[float]] = [[] for _ in examples]
-        for i, scores in self.scored(model, tokenizer, examples):
+        for i, scores in self.scored(self.engine(model, tokenizer), examples):
             out[i] = scores
         return out
 
-    def score(self, model, tokenizer, examples, bound=None) -> Score:
+    def score_with(self, engine, examples, bound=None) -> Score:
         tally = Tally(len(examples), bound)
-        if self.params.scoring == "generate":
-            for i, (ex, text) in enumerate(zip(examples, self.generate(model, tokenizer, examples))):
+        if self.config.scoring == "generate":
+            for i, (ex, text) in enumerate(zip(examples, self.generated(engine, examples))):
                 choice = parse_choice(ex["labels"], ex["choices"], text)
                 # no answer votes as -1 in the ensemble: never a gold index
                 tally.settle(i, float(choice == ex["answer"]), answer=-1 if choice is None else choice)
             return tally.score()
-        for i, s in self.scored(model, tokenizer, examples):
+        for i, s in self.scored(engine, examples):
             choice = max(range(len(s)), key=s.__getitem__)
             tally.settle(i, float(choice == examples[i]["answer"]), answer=choice)
             if tally.hopeless():
                 break
         return tally.score()
-
-
-# Both yield, per forward pass, the hidden states at the positions that predict choice tokens
-# and, for each of them, the (target token, example, choice) triples it scores.
-Positions = Iterator[tuple[torch.Tensor, list[list[tuple[int, int, int]]]]]
-
-
-@torch.inference_mode()
-def _padded_positions(model, seqs, config, pid: int) -> Positions:
-    """Each (question, choice) sequence on its own row, right-padded, batched by length."""
-    backbone, _ = backbone_and_head(model)
-    device = next(model.parameters()).device
-    for idx in length_batches([len(p) + len(c) for _, _, p, c in seqs], config):
-        batch = [seqs[k] for k in idx]
-        width = max(len(p) + len(c) for _, _, p, c in batch)
-        ids = torch.full((len(batch), width), pid, dtype=torch.long)
-        mask = torch.zeros((len(batch), width), dtype=torch.long)
-        rows, cols, wants = [], [], []
-        for b, (i, c, p, c_ids) in enumerate(batch):
-            ids[b, :len(p) + len(c_ids)] = torch.tensor(p + c_ids)
-            mask[b, :len(p) + len(c_ids)] = 1
-            for t, token in enumerate(c_ids):  # hidden state at position j predicts token j+1
-                rows.append(b)
-                cols.append(len(p) - 1 + t)
-                wants.append([(token, i, c)])
-        hidden = backbone(input_ids=ids.to(device), attention_mask=mask.to(device)).last_hidden_state
-        yield hidden[torch.tensor(rows), torch.tensor(cols)], wants
-
-
-@torch.inference_mode()
-def _tree_positions(model, seqs, config, pid: int) -> Positions:
-    """The sequences' trie (scoring/prefix_tree.py): a question shared by its choices runs once, and a
-    position that predicts several choices' tokens gets the LM head once."""
-    backbone, _ = backbone_and_head(model)
-    param = next(model.parameters())
-    forest, wanted = PrefixForest(), defaultdict(list)
-    for i, c, p, c_ids in seqs:
-        nodes = forest.insert(p + c_ids)
-        for t, token in enumerate(c_ids):
-            wanted[nodes[len(p) - 1 + t]].append((token, i, c))
-    rows = forest.rows(tree_cap(config))
-    for batch in length_batches([len(r) for r in rows], config):
-        part = [rows[k] for k in batch]
-        picks = [(b, j, wanted.pop(n)) for b, row in enumerate(part) for j, n in enumerate(row) if n in wanted]
-        if not picks:
-            continue
-        ids, positions, mask = tree_inputs(forest, part, pid, param.dtype, param.device)
-        hidden = backbone(input_ids=ids, attention_mask=mask, position_ids=positions).last_hidden_state
-        yield hidden[[b for b, _, _ in picks], [j for _, j, _ in picks]], [w for _, _, w in picks]

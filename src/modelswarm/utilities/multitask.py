@@ -22,13 +22,12 @@ end-of-run ensemble work on them as on a single task.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal, Optional
+from typing import ClassVar, Literal, Optional
 
 from pydantic import Field, field_validator
 
-from ..config import UtilityConfig, UtilityParams
 from ..errors import UserError
-from .base import REGISTRY, Score, Utility, register
+from .base import Score, Utility, UtilitySection, kind_key
 
 PART = "_part"  # the key that tags an example with its part's index
 
@@ -56,39 +55,50 @@ def part_names(parts: list) -> list[str]:
     return names
 
 
-@register("multitask")
+class MultitaskConfig(UtilitySection):
+    """`parts` are utility sections of any kind: `UtilityConfig`, the union of every kind, is
+    named here and resolved by utilities/registry.py, which imports this module."""
+
+    needs_data: ClassVar[bool] = False  # its parts bring the data
+
+    kind: Literal["multitask"] = kind_key("multitask")
+    parts: list[UtilityConfig] = Field(..., description="the parts: each a utility config "  # noqa: F821
+                                       "(`kind`, `data`, `test_data` and that kind's keys), scored on its own data")
+    combine: Literal["harmonic", "mean", "min"] = Field(
+        "harmonic", description="how part scores become the utility: `harmonic` mean (the paper's multi-task "
+        "objective), `mean`, or `min` (the worst part)")
+
+    @field_validator("parts")
+    @classmethod
+    def _plain_parts(cls, parts: list) -> list:
+        if len(parts) < 2:
+            raise ValueError(f"needs at least 2 parts, got {len(parts)}")
+        out = []
+        for i, p in enumerate(parts):
+            if p.kind == "multitask":
+                raise ValueError(f"part {i} is a multitask: parts cannot nest")
+            if not p.data:
+                raise ValueError(f"part {i} ({p.kind}) has no data")
+            fix = {k: str(Path(v).expanduser().resolve()) for k in ("data", "test_data")
+                   if (v := getattr(p, k)) is not None}
+            out.append(p.replace(**fix))
+        if len({p.test_data is None for p in out}) > 1:
+            raise ValueError("either every part has test_data or none has")
+        return out
+
+
 class Multitask(Utility):
-    needs_data = False  # its parts bring the data
+    Config = MultitaskConfig
 
-    class Params(UtilityParams):
-        parts: list[UtilityConfig] = Field(..., description="the parts: each a utility config "
-                                           "(`kind`, `data`, `test_data` and that kind's keys), scored on its own data")
-        combine: Literal["harmonic", "mean", "min"] = Field(
-            "harmonic", description="how part scores become the utility: `harmonic` mean (the paper's multi-task "
-            "objective), `mean`, or `min` (the worst part)")
-
-        @field_validator("parts")
-        @classmethod
-        def _plain_parts(cls, parts: list) -> list:
-            if len(parts) < 2:
-                raise ValueError(f"needs at least 2 parts, got {len(parts)}")
-            out = []
-            for i, p in enumerate(parts):
-                if p.kind == "multitask":
-                    raise ValueError(f"part {i} is a multitask: parts cannot nest")
-                if not p.data:
-                    raise ValueError(f"part {i} ({p.kind}) has no data")
-                fix = {k: str(Path(v).expanduser().resolve()) for k in ("data", "test_data")
-                       if (v := getattr(p, k)) is not None}
-                out.append(p.replace(**fix))
-            if len({p.test_data is None for p in out}) > 1:
-                raise ValueError("either every part has test_data or none has")
-            return out
-
-    def __init__(self, config):
+    def __init__(self, config: MultitaskConfig, parts: list[Utility]):
+        """parts: the utility of each of config.parts."""
         super().__init__(config)
-        self.names = part_names(self.params.parts)
-        self.part_utilities = [_make(p) for p in self.params.parts]
+        self.names = part_names(config.parts)
+        self.part_utilities = parts
+
+    @classmethod
+    def build(cls, config, make) -> "Multitask":
+        return cls(config, [make(p) for p in config.parts])
 
     def check(self) -> None:
         for i, u in enumerate(self.part_utilities):
@@ -117,14 +127,15 @@ class Multitask(Utility):
             out += [{**ex, PART: i} for ex in examples]
         return out
 
-    def score(self, model, tokenizer, examples, bound=None) -> Score:
+    def score_with(self, engine, examples, bound=None) -> Score:
         groups: dict[int, list[int]] = {}
         for k, ex in enumerate(examples):
             groups.setdefault(ex[PART], []).append(k)
         parts, scores = {}, {}
         for i in sorted(groups):
             idx = groups[i]
-            scores[i] = self.part_utilities[i].score(model, tokenizer, [examples[k] for k in idx])
+            part = self.part_utilities[i]  # each part batches and renders prompts by its own keys
+            scores[i] = part.score_with(engine.with_config(part.config.engine), [examples[k] for k in idx])
             parts[self.names[i]] = scores[i].value
         per_example = answers = None
         if all(s.per_example is not None for s in scores.values()):
@@ -141,9 +152,6 @@ class Multitask(Utility):
         for s in scores.values():
             for key, n in (s.counts or {}).items():
                 counts[key] = counts.get(key, 0) + n
-        return Score(combine(list(parts.values()), self.params.combine), per_example, answers=answers,
+        return Score(combine(list(parts.values()), self.config.combine), per_example, answers=answers,
                      parts=parts, counts=counts or None)
 
-
-def _make(config) -> Utility:
-    return REGISTRY[config.kind](config)

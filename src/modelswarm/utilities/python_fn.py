@@ -10,13 +10,12 @@ import importlib
 import math
 import os
 from pathlib import Path
-from typing import Optional
+from typing import Literal, Optional
 
 from pydantic import Field, field_validator
 
-from ..config import UtilityParams
 from ..errors import UserError
-from .base import Score, Utility, register
+from .base import Score, Utility, UtilitySection, kind_key
 from .data import read_jsonl
 
 
@@ -41,29 +40,32 @@ def resolve(spec: str):
     return fn
 
 
-@register("python")
-class PythonFunction(Utility):
-    class Params(UtilityParams):
-        function: str = Field(description="`module:function`, called as f(model, tokenizer, examples) -> "
-                              "float; the module is looked for in the working directory and next to the config")
+class PythonConfig(UtilitySection):
+    kind: Literal["python"] = kind_key("python")
+    function: str = Field(description="`module:function`, called as f(model, tokenizer, examples) -> "
+                          "float; the module is looked for in the working directory and next to the config")
 
-        @field_validator("function")
-        @classmethod
-        def _spec(cls, v: str) -> str:
-            if v.count(":") != 1 or not all(v.split(":")):
-                raise ValueError("must be 'module:function'")
-            return v
+    @field_validator("function")
+    @classmethod
+    def _spec(cls, v: str) -> str:
+        if v.count(":") != 1 or not all(v.split(":")):
+            raise ValueError("must be 'module:function'")
+        return v
+
+
+class PythonFunction(Utility):
+    Config = PythonConfig
 
     def load(self, path):
-        resolve(self.params.function)  # fail early, before any worker starts
+        resolve(self.config.function)  # fail early, before any worker starts
         return [obj for _, obj in read_jsonl(path)]
 
-    def score(self, model, tokenizer, examples, bound=None) -> Score:  # a user's function: no early exit
-        value = resolve(self.params.function)(model, tokenizer, examples)
+    def score_with(self, engine, examples, bound=None) -> Score:  # a user's function: no early exit
+        value = resolve(self.config.function)(engine.model, engine.tokenizer, examples)
         try:
             value = float(value)
         except (TypeError, ValueError):
-            raise UserError(self.params.function, f"returned {value!r}, not a number") from None
+            raise UserError(self.config.function, f"returned {value!r}, not a number") from None
         if math.isnan(value):
-            raise ValueError(f"{self.params.function} returned NaN")
+            raise ValueError(f"{self.config.function} returned NaN")
         return Score(value)

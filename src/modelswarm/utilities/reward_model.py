@@ -6,7 +6,7 @@ says, greedy, utility.max_new_tokens), the (prompt, response) pair goes through 
 model's chat template ({"role": "user"}, {"role": "assistant"}; without a template:
 prompt + "\\n" + response), and the reward model's single logit is the reward. The reward
 model is a local AutoModelForSequenceClassification directory with num_labels 1, loaded
-once per worker next to the particle model (same device and dtype).
+once per worker next to the particle model (same device and dtype; Engine.side).
 
 Normalisation, as the official reward_modeling.get_reward_scores: r' = (r - reward_low) /
 (reward_high - reward_low), clipped to [0, 1] (the official RM_LOW / RM_HIGH, -3.0605 and
@@ -24,11 +24,10 @@ from __future__ import annotations
 
 from typing import Literal, Optional
 
-import torch
 from pydantic import Field, field_validator
 
-from ..config import UtilityParams
-from .base import Score, Utility, register
+from ..errors import UserError
+from .base import Score, Utility, UtilitySection, kind_key
 from .side_models import check_model_dir, load_prompts, model_mb, resolve, responses
 
 
@@ -53,61 +52,49 @@ def combine(r: float, tokens: int, p) -> float:
     return (r + (lng if p.mode == "verbose" else 1.0 - lng)) / 2
 
 
-@register("reward_model")
+class RewardModelConfig(UtilitySection):
+    kind: Literal["reward_model"] = kind_key("reward_model")
+    reward_model: str = Field(..., description="local directory of the reward model: an "
+                              "AutoModelForSequenceClassification with a single logit (num_labels 1)")
+    mode: Literal["default", "concise", "verbose", "reverse"] = Field(
+        "default", description="`default`: the normalised reward; `concise` / `verbose`: its mean with a "
+        "length score favouring short / long responses (the paper's variants); `reverse`: minus the reward")
+    reward_low: float = Field(-3.060546875, description="raw reward mapped to 0 (official RM_LOW)")
+    reward_high: float = Field(2.65625, description="raw reward mapped to 1 (official RM_HIGH)")
+    length_low: int = Field(10, ge=0, description="response tokens at or below which the verbosity score is 0 "
+                            "(official LEN_LOW)")
+    length_high: int = Field(201, ge=1, description="response tokens at or above which it is 1 (official LEN_HIGH)")
+
+    @field_validator("reward_model")
+    @classmethod
+    def _absolute(cls, v: str) -> str:
+        return resolve(v)
+
+
 class RewardModel(Utility):
-    class Params(UtilityParams):
-        reward_model: str = Field(..., description="local directory of the reward model: an "
-                                  "AutoModelForSequenceClassification with a single logit (num_labels 1)")
-        mode: Literal["default", "concise", "verbose", "reverse"] = Field(
-            "default", description="`default`: the normalised reward; `concise` / `verbose`: its mean with a "
-            "length score favouring short / long responses (the paper's variants); `reverse`: minus the reward")
-        reward_low: float = Field(-3.060546875, description="raw reward mapped to 0 (official RM_LOW)")
-        reward_high: float = Field(2.65625, description="raw reward mapped to 1 (official RM_HIGH)")
-        length_low: int = Field(10, ge=0, description="response tokens at or below which the verbosity score is 0 "
-                                "(official LEN_LOW)")
-        length_high: int = Field(201, ge=1, description="response tokens at or above which it is 1 (official LEN_HIGH)")
-
-        @field_validator("reward_model")
-        @classmethod
-        def _absolute(cls, v: str) -> str:
-            return resolve(v)
-
-    def __init__(self, config):
-        super().__init__(config)
-        self._rm = None  # (model, tokenizer), loaded on first use in the worker
+    Config = RewardModelConfig
 
     def check(self) -> None:
-        p = self.params
+        p = self.config
         if p.reward_high <= p.reward_low:
-            from ..errors import UserError
             raise UserError("utility.reward_high", "must be greater than utility.reward_low")
         if p.length_high <= p.length_low:
-            from ..errors import UserError
             raise UserError("utility.length_high", "must be greater than utility.length_low")
         cfg = check_model_dir(p.reward_model, "utility.reward_model", "sequence_classification")
         if cfg.num_labels != 1:
-            from ..errors import UserError
             raise UserError("utility.reward_model", f"'{p.reward_model}' has {cfg.num_labels} labels; a reward "
                                                     "model has a single logit (num_labels 1)")
 
     def side_models(self) -> dict[str, float]:
         """Models a worker holds besides the particle, with their size in MB (for `plan`)."""
-        return {"reward model": model_mb(self.params.reward_model)}
+        return {"reward model": model_mb(self.config.reward_model)}
 
     def load(self, path):
         return load_prompts(path)
 
-    def reward_model(self, like: torch.nn.Module):
-        if self._rm is None:
-            from transformers import AutoModelForSequenceClassification, AutoTokenizer
-
-            param = next(like.parameters())
-            tok = AutoTokenizer.from_pretrained(self.params.reward_model)
-            rm = AutoModelForSequenceClassification.from_pretrained(self.params.reward_model, dtype=param.dtype)
-            if rm.config.pad_token_id is None and tok.pad_token_id is not None:
-                rm.config.pad_token_id = tok.pad_token_id
-            self._rm = (rm.to(param.device).eval(), tok)
-        return self._rm
+    def reward_engine(self, engine):
+        """The engine over the reward model, loaded once per worker."""
+        return engine.side(self.config.reward_model, "sequence_classification")
 
     def pair_ids(self, tok, prompt: str, response: str) -> list[int]:
         if getattr(tok, "chat_template", None):
@@ -116,33 +103,14 @@ class RewardModel(Utility):
             return tok(text, add_special_tokens=False)["input_ids"]
         return tok(prompt + "\n" + response)["input_ids"]
 
-    @torch.inference_mode()
-    def rewards(self, like: torch.nn.Module, prompts: list[str], answers: list[str]) -> list[float]:
-        """The reward model's raw logit for each (prompt, response), in batches of similar length."""
-        from ..scoring.batching import length_batches
+    def rewards(self, engine, prompts: list[str], answers: list[str]) -> list[float]:
+        """The reward model's raw logit for each (prompt, response)."""
+        rm = self.reward_engine(engine)
+        return rm.sequence_scores([self.pair_ids(rm.tokenizer, p, a) for p, a in zip(prompts, answers)])
 
-        rm, tok = self.reward_model(like)
-        seqs = [self.pair_ids(tok, p, a) for p, a in zip(prompts, answers)]
-        device = next(rm.parameters()).device
-        pid = rm.config.pad_token_id
-        out: list[float] = [0.0] * len(seqs)
-        # without a pad token the model cannot find a padded row's last token: one row at a time
-        batches = length_batches([len(s) for s in seqs], self.config) if pid is not None else [[k] for k in range(len(seqs))]
-        for idx in batches:
-            width = max(len(seqs[k]) for k in idx)
-            ids = torch.full((len(idx), width), pid if pid is not None else 0, dtype=torch.long)
-            mask = torch.zeros((len(idx), width), dtype=torch.long)
-            for b, k in enumerate(idx):
-                ids[b, :len(seqs[k])] = torch.tensor(seqs[k])
-                mask[b, :len(seqs[k])] = 1
-            logits = rm(input_ids=ids.to(device), attention_mask=mask.to(device)).logits
-            for b, k in enumerate(idx):
-                out[k] = float(logits[b, 0])
-        return out
-
-    def score(self, model, tokenizer, examples, bound: Optional[float] = None) -> Score:
-        answers = responses(model, tokenizer, examples, self.config)
-        raw = self.rewards(model, [ex["prompt"] for ex in examples], answers)
-        _, tok = self.reward_model(model)
-        values = [combine(r, len(tok(a)["input_ids"]), self.params) for r, a in zip(raw, answers)]
+    def score_with(self, engine, examples, bound: Optional[float] = None) -> Score:
+        answers = responses(engine, examples, self.config.max_new_tokens)
+        raw = self.rewards(engine, [ex["prompt"] for ex in examples], answers)
+        tok = self.reward_engine(engine).tokenizer
+        values = [combine(r, len(tok(a)["input_ids"]), self.config) for r, a in zip(raw, answers)]
         return Score(sum(values) / len(values))

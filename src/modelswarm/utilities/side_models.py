@@ -1,5 +1,6 @@
-"""What reward_model and llm_judge share: prompt-only data, the particle's responses, and a
-second model (reward model or judge) checked by the coordinator and loaded once per worker.
+"""What reward_model and llm_judge share: prompt-only data, the particle's responses, and the
+coordinator's check of their second model's directory (the engine loads it in a worker,
+scoring/side_models.py).
 
 Not a utility kind (registers nothing)."""
 
@@ -9,8 +10,6 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import UserError
-from ..scoring.generate import generate_texts
-from ..scoring.prompts import prompt_ids
 from .data import read_jsonl, require
 
 
@@ -24,11 +23,11 @@ def load_prompts(path) -> list[dict[str, Any]]:
     return examples
 
 
-def responses(model, tokenizer, examples, config) -> list[str]:
+def responses(engine, examples, max_new_tokens: int) -> list[str]:
     """The particle's reply to each prompt: chat template as utility.chat_template says,
     greedy, up to utility.max_new_tokens, stripped (the official batch_generate_chat_template)."""
-    prompts = [prompt_ids(tokenizer, ex["prompt"], config) for ex in examples]
-    return generate_texts(model, tokenizer, prompts, config, max_new_tokens=config.max_new_tokens)
+    prompts = [engine.prompt_ids(ex["prompt"]) for ex in examples]
+    return engine.generate_texts(prompts, max_new_tokens=max_new_tokens)
 
 
 def check_model_dir(path: str, key: str, family: str) -> Any:
