@@ -150,3 +150,20 @@ def test_the_paper_preset_restores_every_official_value_and_lets_a_given_key_win
     paper = SwarmParams(preset="paper")
     assert all(getattr(paper, key) == value for key, value in PAPER.items())
     assert SwarmParams(preset="paper", anchors=["base"]).anchors == ["base"]
+
+
+def test_validating_a_config_imports_neither_torch_nor_transformers(tmp_path):
+    import subprocess
+    import sys
+
+    path = write(tmp_path, MINIMAL.replace("multiple_choice, data: val.jsonl", "llm_judge, data: v, judge_model: j"))
+    code = ("import sys; from modelswarm.config import load_config; load_config(sys.argv[1]); "
+            "print(sorted(m for m in ('torch', 'transformers') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_replace_validates_the_changed_section():
+    with pytest.raises(Exception, match="phi_g"):
+        SwarmParams().replace(phi_g=-1.0)
+    assert SwarmParams().replace(phi_g=0.7).phi_g == 0.7

@@ -147,3 +147,10 @@ def test_a_parts_side_model_error_names_the_part(tmp_path):
     with pytest.raises(UserError, match="is not a local model directory") as err:
         util.check()
     assert err.value.where == "utility.parts[1].reward_model"
+
+
+def test_an_older_run_directorys_multitask_config_with_params_under_each_part_still_loads():
+    parts = [{"kind": "exact_match", "data": "/a", "batch_sequences": 16, "params": {"match": "contains"}},
+             {"kind": "multiple_choice", "data": "/b", "params": {}}]
+    cfg = config_from_dict({"base_model": "b", "experts": "e", "utility": {"kind": "multitask", "parts": parts}}, "c.yaml")
+    assert cfg.utility.parts[0].match == "contains" and cfg.utility.parts[1].scoring == "loglik"

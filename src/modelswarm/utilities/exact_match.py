@@ -104,7 +104,11 @@ class ExactMatch(Utility):
             examples.append({**obj, "answer": str(answer)})  # extra fields (e.g. task) ride along
         return examples
 
-    def decoded(self, engine, examples, prune: bool = False) -> Iterator[tuple[int, str]]:
+    def decoded(self, model, tokenizer, examples, prune: bool = False) -> Iterator[tuple[int, str]]:
+        """decoded_with() on a fresh engine over `model`."""
+        return self.decoded_with(self.engine(model, tokenizer), examples, prune)
+
+    def decoded_with(self, engine, examples, prune: bool = False) -> Iterator[tuple[int, str]]:
         """(example index, generated text) as each is final; with prune, rows stop once their
         mark is settled (their text is then cut short, the mark is not affected)."""
         strict = self.config.match == "first_line"
@@ -139,13 +143,13 @@ class ExactMatch(Utility):
     def generate(self, model, tokenizer, examples) -> list[str]:
         """The generated text per example, up to the first stop or max_new_tokens."""
         texts = [""] * len(examples)
-        for k, text in self.decoded(self.engine(model, tokenizer), examples):
+        for k, text in self.decoded(model, tokenizer, examples):
             texts[k] = text
         return texts
 
     def score_with(self, engine, examples, bound=None) -> Score:
         tally = Tally(len(examples), bound)
-        for k, text in self.decoded(engine, examples, prune=True):
+        for k, text in self.decoded_with(engine, examples, prune=True):
             tally.settle(k, self.mark(examples[k]["answer"], text))
             if tally.hopeless():
                 break
