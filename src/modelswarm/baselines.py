@@ -92,7 +92,7 @@ def score_baselines(prep, evals, best: Optional[np.ndarray] = None) -> Baselines
     if has_test and best is not None:
         mats = [s.test.per_example for s in experts]
         mine = scored[0].test.per_example
-        if mine is not None and all(m is not None for m in mats):
+        if mine is not None and all(m is not None and set(m) <= {0.0, 1.0} for m in [*mats, mine]):
             none_right = ~np.any(np.array(mats) > 0.5, axis=0)
             solved = int(np.sum(none_right & (np.array(mine) > 0.5)))
     return Baselines(rows=scored, best_expert=best_expert, has_test=has_test,

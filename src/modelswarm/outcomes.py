@@ -36,6 +36,15 @@ class Ensemble:
 
 
 @dataclass(frozen=True, kw_only=True)
+class StartingBest:
+    """The starting particle (crossover children included) with the best validation utility."""
+
+    particle: int
+    val: Evaluation
+    test: Optional[Evaluation] = None
+
+
+@dataclass(frozen=True, kw_only=True)
 class Emergence:
     """Validation questions that no starting particle answers, and how many become right."""
 
@@ -57,7 +66,9 @@ class Outcomes:
     baselines: Baselines
     personal_bests: tuple[PersonalBest, ...]
     ensemble: Ensemble
-    emergence: Optional[Emergence]  # None: the utility gives no per-question marks
+    emergence: Optional[Emergence]  # None: the utility gives no per-question 0/1 marks
+    starting_best: StartingBest
+    starting_ensemble: Ensemble  # the starting swarm's top-k, chosen on its starting utility
     history_stats: dict[str, Optional[int]]
     diamond: dict[str, int]
     search: tuple[Evaluation, ...]  # the search's validation evaluations (iteration set)
@@ -66,7 +77,8 @@ class Outcomes:
 
 def compute_outcomes(prep, swarm: Swarm, evals) -> Outcomes:
     """Score the baselines and the personal bests (validation and test), vote the ensemble,
-    trace correctness emergence. Scoring order is fixed, so the cache counts are too."""
+    trace correctness emergence, score the starting swarm on test and vote its ensemble.
+    Scoring order is fixed, so the cache counts are too."""
     splits = ["val"] + (["test"] if "test" in prep.splits else [])
     baselines = score_baselines(prep, evals, best=swarm.g)
     scored = {split: evals.score(swarm.p, split) for split in splits}
@@ -74,9 +86,17 @@ def compute_outcomes(prep, swarm: Swarm, evals) -> Outcomes:
                   for i in range(swarm.size))
     ensemble = vote(prep, scored, swarm.p_scores, prep.config.swarm.ensemble_top_k)
     search = tuple(ev for ev in evals.cache.values() if ev.split == "val" and ev.iteration is not None)
+    start = initial_points(prep, swarm)
+    initial = {"val": evals.score(start)}
+    marked = emergence(swarm, initial["val"], evals, search)
+    if "test" in splits:
+        initial["test"] = evals.score(start, "test")
+    first = int(np.nanargmax(swarm.initial_scores))  # official: the first of ties
+    tests = initial.get("test")
     return Outcomes(
-        baselines=baselines, personal_bests=bests, ensemble=ensemble,
-        emergence=emergence(swarm, evals.score(initial_points(prep, swarm)), evals, search),
+        baselines=baselines, personal_bests=bests, ensemble=ensemble, emergence=marked,
+        starting_best=StartingBest(particle=first, val=initial["val"][first], test=tests[first] if tests else None),
+        starting_ensemble=vote(prep, initial, swarm.initial_scores, prep.config.swarm.ensemble_top_k),
         history_stats=analysis.history_stats(swarm.history),
         diamond=analysis.diamond_in_the_rough(swarm.initial_scores, swarm.p_scores, swarm.g_score),
         search=search, counts=Counts(computed=evals.computed, replayed=evals.replayed, hits=evals.hits),
@@ -113,7 +133,7 @@ def votes_of(ev: Evaluation) -> Optional[list[Any]]:
 
 def emergence(swarm: Swarm, initial: Sequence[Evaluation], evals, search: Sequence[Evaluation]) -> Optional[Emergence]:
     marks = [e.per_example for e in initial]
-    if not all(m is not None for m in marks):
+    if not all(m is not None and set(m) <= {0.0, 1.0} for m in marks):  # 0/1 marks, not per-example scores
         return None
     best = evals.score(swarm.g[None, :])[0].per_example
     later = [(ev.iteration, ev.per_example) for ev in search if ev.per_example is not None]

@@ -64,6 +64,12 @@ def print_summary(summary: dict[str, Any], console: Optional[Console] = None) ->
         test = f", test {ens['test']:.4f}" if "test" in ens else ""
         console.print(f"top-{len(ens['members'])} ensemble of the personal bests (majority vote): "
                       f"validation {ens['val']:.4f}{test}")
+    start, sens = summary.get("starting_best"), summary.get("starting_ensemble", {})
+    if start:
+        test = f", test {start['test']:.4f}" if start.get("test") is not None else ""
+        ens = (f"; its top-{len(sens['members'])} ensemble: validation {sens['val']:.4f}"
+               + (f", test {sens['test']:.4f}" if "test" in sens else "")) if "val" in sens else ""
+        console.print(f"starting swarm: best particle {start['particle']}, validation {start['val']:.4f}{test}{ens}")
     ce = summary.get("correctness_emergence")
     if ce and "solved_by_global_best" in ce:
         console.print(f"validation questions no initial particle answers: {ce['unsolved_at_start']}; "

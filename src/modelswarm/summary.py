@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any, Optional
 
 from .baselines import Baselines, by_task, json_number
-from .outcomes import Outcomes
+from .outcomes import Ensemble, Outcomes
 from .swarm import Swarm
 
 
@@ -61,7 +61,8 @@ def baseline_table(b: Baselines) -> dict[str, Any]:
 
 
 def personal_best_outcomes(o: Outcomes) -> dict[str, Any]:
-    """personal_bests, ensemble and (where the utility gives marks) correctness_emergence."""
+    """personal_bests, ensemble, correctness_emergence (where the utility gives 0/1 marks), and
+    the starting swarm's best particle and top-k ensemble."""
     def scores(pb) -> dict[str, Optional[float]]:
         return {"val": json_number(pb.val.score), **({"test": json_number(pb.test.score)} if pb.test else {})}
 
@@ -70,11 +71,9 @@ def personal_best_outcomes(o: Outcomes) -> dict[str, Any]:
             return {}
         return {"parts": {"val": pb.val.parts, **({"test": pb.test.parts} if pb.test else {})}}
 
-    ens: dict[str, Any] = {"members": list(o.ensemble.members)}
-    ens.update({s: v for s, v in (("val", o.ensemble.val), ("test", o.ensemble.test)) if v is not None})
     out: dict[str, Any] = {
         "personal_bests": [{"particle": pb.particle, **scores(pb), **parts(pb)} for pb in o.personal_bests],
-        "ensemble": ens,
+        "ensemble": ensemble(o.ensemble),
     }
     if o.emergence is not None:
         e = o.emergence
@@ -83,7 +82,13 @@ def personal_best_outcomes(o: Outcomes) -> dict[str, Any]:
             **({"solved_by_global_best": e.solved_by_global_best} if e.solved_by_global_best is not None else {}),
             "solved_by_any_particle_by_iteration": list(e.solved_by_any_particle_by_iteration),
         }
+    out["starting_best"] = {"particle": o.starting_best.particle, **scores(o.starting_best)}
+    out["starting_ensemble"] = ensemble(o.starting_ensemble)
     return out
+
+
+def ensemble(e: Ensemble) -> dict[str, Any]:
+    return {"members": list(e.members), **{s: v for s, v in (("val", e.val), ("test", e.test)) if v is not None}}
 
 
 def recorded_best(summary: dict[str, Any]) -> dict[str, float]:

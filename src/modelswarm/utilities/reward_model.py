@@ -145,4 +145,4 @@ class RewardModel(Utility):
         raw = self.rewards(model, [ex["prompt"] for ex in examples], answers)
         _, tok = self.reward_model(model)
         values = [combine(r, len(tok(a)["input_ids"]), self.params) for r, a in zip(raw, answers)]
-        return Score(sum(values) / len(values))
+        return Score(sum(values) / len(values), per_example=values)  # per-example values: the ensemble votes on them
