@@ -73,8 +73,8 @@ def make_plan(config: Config, warmup_examples: int = 8) -> Plan:
     # a worker holds the base, the bank (shared pages), and one composed copy of the expert tensors
     worker_mb = base_mb + bank_mb + layout.n_params * 4 / 2**20 + sum(side.values())
     n_baselines = len(reference_points(layout))
-    # on test at the end: the global best, the baselines and every personal best
-    n_test = (1 + n_baselines + size) if test else 0
+    # on test at the end: the global best, the baselines, every personal best and starting particle
+    n_test = (1 + n_baselines + 2 * size) if test else 0
     max_evals = size * (config.swarm.max_iterations + 1) + 2 + n_test
     per_eval = per_iter = total = per_minute = other = None
     if warmup_examples:
