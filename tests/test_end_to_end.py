@@ -69,6 +69,9 @@ def test_summary_holds_the_official_end_of_run_outputs(finished):
     ce = summary["correctness_emergence"]
     assert ce["questions"] == 60 and len(ce["solved_by_any_particle_by_iteration"]) == summary["iterations"]
     assert 0 <= ce["solved_by_global_best"] <= ce["unsolved_at_start"]
+    start, sens = summary["starting_best"], summary["starting_ensemble"]  # overall_metrics' starting_* numbers
+    assert start["val"] == summary["history"][0] and 0 <= start["test"] <= 1
+    assert len(sens["members"]) == min(size, cfg.swarm.ensemble_top_k) and 0 <= sens["val"] <= 1 and 0 <= sens["test"] <= 1
 
 
 def test_exported_best_loads_in_peft_with_the_same_score(finished):

@@ -2,7 +2,7 @@
 
 Pure functions of scores and per-example marks: the top-k majority-vote ensemble of the
 personal bests, the global-best history statistics, the "diamond in the rough" ranks and
-correctness emergence. report.py feeds them and writes what they return to summary.json.
+correctness emergence. outcomes.py feeds them; summary.py writes what they return to summary.json.
 """
 
 from __future__ import annotations

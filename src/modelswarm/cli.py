@@ -36,16 +36,18 @@ def _overrides(workers: Optional[int], name: Optional[str]) -> dict:
     return out
 
 
-def _search(prep, address, resume, live) -> None:
-    from .coordinator import run_swarm
-    from .report import print_summary
+def _interruptible(fn, *args) -> None:
+    from .commands import Interrupted
 
     try:
-        summary = run_swarm(prep, address=address, resume=resume, live=live)
-    except KeyboardInterrupt:
-        print(f"\ninterrupted; state is saved. Resume with:\n  modelswarm resume {prep.config.run_dir}", flush=True)
+        fn(*args)
+    except Interrupted as exc:
+        print(exc, flush=True)
         raise typer.Exit(130)
-    print_summary(summary, console)
+
+
+def _say(message: str) -> None:
+    console.print(message, highlight=False)
 
 
 @app.command()
@@ -58,13 +60,9 @@ def run(
     live: Optional[bool] = typer.Option(None, "--live/--no-live", help="live table (default: on a terminal)"),
 ) -> None:
     """Run a swarm search and export the global best to runs/<name>/best/."""
-    from .config import load_config
-    from .coordinator import prepare
-    from .state import RunDir
+    from .commands import run_command
 
-    cfg = load_config(config, _overrides(workers, name))
-    prep = prepare(cfg, config)
-    _search(prep, address, resume and RunDir(cfg.run_dir).exists(), live)
+    _interruptible(run_command, config, _overrides(workers, name), address, resume, live, console)
 
 
 @app.command()
@@ -74,12 +72,9 @@ def resume(
     live: Optional[bool] = typer.Option(None, "--live/--no-live"),
 ) -> None:
     """Continue an interrupted run from its state.json and evaluations.jsonl."""
-    from .coordinator import prepare
-    from .state import RunDir
+    from .commands import resume_command
 
-    rd = RunDir(run_dir)
-    cfg = rd.load_config().replace(runs_dir=str(rd.path.resolve().parent), name=rd.path.resolve().name)
-    _search(prepare(cfg, rd.config_source()), address, True, live)
+    _interruptible(resume_command, run_dir, address, live, console)
 
 
 @app.command()
@@ -88,27 +83,9 @@ def status(
     plot: bool = typer.Option(False, "--plot", help="also write RUN_DIR/utility.png"),
 ) -> None:
     """Where a run stands: iteration, global best, per-particle scores."""
-    from .state import RunDir
-    from .swarm import Swarm
-    from .progress import Progress
+    from .status import show_status
 
-    rd = RunDir(run_dir)
-    cfg = rd.load_config()
-    if not rd.state_file.exists():
-        console.print(f"{run_dir}: started, no iteration finished yet")
-        return
-    d = rd.read_json(rd.state_file)
-    swarm = Swarm.from_json(d["swarm"], cfg.swarm)
-    view = Progress(tuple(d.get("experts", [])), cfg.swarm.max_iterations, live=False, console=console)
-    view.swarm = swarm
-    view.status = d.get("status", "?")
-    console.print(view.render())
-    console.print(f"status: {d.get('status')}, elapsed {d.get('elapsed_s', 0):.0f}s, "
-                  f"global best coefficients {[round(c, 4) for c in swarm.g.tolist()]}")
-    if plot:
-        from .plot import plot_run
-
-        console.print(f"wrote {plot_run(run_dir)}")
+    show_status(run_dir, plot, console)
 
 
 @app.command()
@@ -123,47 +100,9 @@ def export(
 ) -> None:
     """(Re)write a particle of a run as a PEFT adapter (LoRA) or HF model dir (full); or, from a
     compare directory, a method's answer (a delta-space merge as a merged HF model)."""
-    import contextlib
+    from .export_run import export_command
 
-    if (Path(run_dir) / "compare.json").is_file():
-        from .compare.export import export_compare
-        from .state import no_space
-
-        with no_space(out or run_dir, "free some space, then export again"):
-            target, row = export_compare(run_dir, out, method, seed)
-        console.print(f"wrote {target} ({row['method']}, seed {row['seed']}, validation {row['val']})")
-        return
-    if method is not None or seed is not None:
-        raise UserError(run_dir, "--method and --seed are for a compare directory (one with compare.json)")
-
-    from .experts import load_bank
-    from .export import export_particle
-    from .lock import RunLock
-    from .state import RunDir, no_space
-    from .swarm import Swarm
-
-    rd = RunDir(run_dir)
-    cfg = rd.load_config()
-    if not rd.state_file.exists():
-        raise UserError(rd.state_file, "no state yet: the run has not scored its initial swarm")
-    swarm = Swarm.from_json(rd.read_json(rd.state_file)["swarm"], cfg.swarm)
-    top = swarm.top_k(max(rank, 1))
-    if rank < 1 or rank > len(top):
-        raise UserError("--rank", f"must be between 1 and {len(top)}")
-    score, coeffs = top[rank - 1]
-    bank = load_bank(cfg.experts)
-    rd.check_experts(bank.names)
-    target = out or rd.best_dir
-    inside = merged or rd.path.resolve() in Path(target).resolve().parents
-    with RunLock(rd.path) if inside else contextlib.nullcontext():  # not beside a live run's own writes
-        with no_space(target, "free some space, then export again"):
-            export_particle(target, bank, coeffs, cfg.base_model, score=score, extra={"run": cfg.name, "rank": rank})
-        console.print(f"wrote {target} (score {score:.4f})")
-        if merged:
-            from .export import export_merged
-
-            with no_space(rd.path / "merged", "free some space, then export again"):
-                console.print(f"wrote {export_merged(run_dir)}")
+    export_command(run_dir, out, rank, merged, method, seed, console.print)
 
 
 @app.command()
@@ -172,14 +111,9 @@ def verify(
     merged: bool = typer.Option(False, "--merged", help="check RUN_DIR/merged instead of best/"),
 ) -> None:
     """Load best/ the way other tools do (PEFT / transformers), re-score, compare with the run."""
-    from .verify import verify_run
+    from .verify import verify_command
 
-    ok = True
-    for split, recorded, score, equal in verify_run(run_dir, merged):
-        mark = "ok" if equal else ("differs (merged weights round differently)" if merged else "MISMATCH")
-        console.print(f"{split}: recorded {recorded:.6f}, re-scored {score:.6f}: {mark}")
-        ok &= equal or merged
-    if not ok:
+    if not verify_command(run_dir, merged, console.print):
         raise typer.Exit(1)
 
 
@@ -190,12 +124,9 @@ def eval_cmd(
     split: str = typer.Option("val", "--split", help="val or test"),
 ) -> None:
     """Score a checkpoint the way other tools load it (PEFT / transformers), on the config's data."""
-    from .config import load_config
-    from .verify import score_checkpoint
+    from .verify import eval_command
 
-    cfg = load_config(config)
-    score = score_checkpoint(cfg, target, split)
-    console.print(f"{target}: {cfg.utility.kind} on {split} = {score:.4f}")
+    eval_command(config, target, split, console.print)
 
 
 @app.command()
@@ -204,33 +135,9 @@ def baselines(
     address: Optional[str] = ADDRESS,
 ) -> None:
     """Score each expert, the uniform soup and the base model on validation (and test) data."""
-    from .config import load_config
-    from .coordinator import Evaluations, prepare, start_pool
-    from .progress import Progress
-    from .baselines import baseline_table
-    from .state import RunDir
-    import tempfile
+    from .commands import baselines_command
 
-    cfg = load_config(config)
-    prep = prepare(cfg, config)
-    with tempfile.TemporaryDirectory() as tmp:  # a throwaway journal: baselines are not a run
-        evals = Evaluations(RunDir(tmp), lambda: start_pool(prep, address),
-                            Progress(prep.bank.names, 0, live=False, console=Console(stderr=True)))
-        try:
-            table = baseline_table(prep, evals)
-        finally:
-            evals.shutdown()
-    from rich.table import Table
-
-    t = Table(title="baselines")
-    t.add_column("model")
-    t.add_column("validation", justify="right")
-    if "test" in table:
-        t.add_column("test", justify="right")
-    for k, v in table["val"].items():
-        t.add_row(k, f"{v:.4f}", *([f"{table['test'][k]:.4f}"] if "test" in table else []))
-    console.print(t)
-    console.print(f"best single expert (on validation): {table['best_single_expert']}")
+    baselines_command(config, address, console)
 
 
 @app.command()
@@ -247,26 +154,9 @@ def compare(
     address: Optional[str] = ADDRESS,
 ) -> None:
     """Model Swarms against soups, data-free merges and black-box searches, on one budget."""
-    from .compare.runner import run_compare
-    from .compare.table import print_compare
-    from .config import load_config
-    from .coordinator import prepare
+    from .commands import compare_command
 
-    cfg = load_config(config)
-    prep = prepare(cfg, config)
-    if swarm_run is not None and not (swarm_run / "summary.json").is_file():
-        raise UserError(swarm_run, "not a finished run (no summary.json)")
-    try:
-        result = run_compare(prep, methods, budget, seeds, out, address, swarm_run,
-                             log=lambda m: console.print(m, highlight=False))
-    except KeyboardInterrupt:
-        print("\ninterrupted; finished evaluations are journaled. Run the same command again to resume.", flush=True)
-        raise typer.Exit(130)
-    print_compare(result, console)
-    w = result["winner"]
-    if w:
-        console.print(f"winner on validation: {w['method']} (seed {w['seed']}); export it with "
-                      f"`modelswarm export {out or Path(cfg.runs_dir) / (cfg.name + '-compare')}`")
+    _interruptible(compare_command, config, methods, budget, seeds, swarm_run, out, address, console)
 
 
 @app.command()
@@ -276,27 +166,9 @@ def plan(
                                                      "while a pass takes under 2 s (0: skip the timing)"),
 ) -> None:
     """Dry run: sizes, memory per worker, evaluations, and an estimated time."""
-    from .config import load_config
-    from .plan import make_plan
+    from .plan import plan_command
 
-    cfg = load_config(config)
-    p = make_plan(cfg, warmup)
-    fmt_s = lambda s: "?" if s is None else (f"{s:.1f}s" if s < 120 else f"{s / 60:.1f} min")  # noqa: E731
-    console.print(
-        f"experts: {p.experts} ({p.kind}), particles: {p.particles}\n"
-        f"expert bank: {p.bank_params:,} parameters per expert, {p.bank_mb} MB in all (shared by a node's workers)\n"
-        f"base model: {p.base_params:,} parameters, {p.base_mb} MB as {p.dtype}"
-        f"{' (auto)' if cfg.workers.dtype == 'auto' else ''}; bfloat16 {p.bf16}\n"
-        + "".join(f"{name}: {mb} MB in each worker, next to the particle model\n" for name, mb in p.side_models.items())
-        + f"per worker: about {p.worker_mb} MB plus the Python/torch runtime, x {cfg.workers.count} workers\n"
-        f"validation: {p.val_examples} examples, test: {p.test_examples}\n"
-        f"evaluations: {p.evals_per_iteration} per iteration, at most {p.max_evaluations} in all\n"
-        f"time (from a {p.warmup_examples}-example warm-up): {fmt_s(p.seconds_per_eval)} per evaluation"
-        + (f" ({p.evals_per_minute:.0f} per minute with {cfg.workers.count} workers)" if p.evals_per_minute else "")
-        + (f"; as {p.other_dtype['dtype']}: {fmt_s(p.other_dtype['seconds_per_eval'])} per evaluation"
-           if p.other_dtype else "")
-        + f"\n  {fmt_s(p.seconds_per_iteration)} per iteration, at most {fmt_s(p.max_seconds)} "
-        f"for {cfg.swarm.max_iterations} iterations (sooner if patience stops it)", highlight=False)
+    plan_command(config, warmup, _say)
 
 
 @app.command()
@@ -307,9 +179,9 @@ def demo(
     live: Optional[bool] = typer.Option(None, "--live/--no-live"),
 ) -> None:
     """The offline demo: SmolLM2-135M-Instruct, six LoRA specialists, one mixed-skill swarm."""
-    from .demo.run import prepare_demo
+    from .commands import demo_command
 
-    _search(prepare_demo(config, name, log=lambda m: console.print(m, highlight=False)), address, False, live)
+    _interruptible(demo_command, config, name, address, live, console)
 
 
 @experts_app.command("train")
@@ -344,7 +216,7 @@ def experts_make_demo(
     """Rebuild the demo's task suite and its six LoRA specialists (about 15 minutes on 2 cores)."""
     from .demo.build import make_demo
 
-    make_demo(out, skills=skill, log=lambda m: console.print(m, highlight=False))
+    make_demo(out, skills=skill, log=_say)
 
 
 @experts_app.command("make-suite2")
@@ -355,7 +227,7 @@ def experts_make_suite2(
     """Build the second suite (count, sort, shift, max + shift_of_max) and its four LoRA experts."""
     from .demo.suite2 import make_suite2
 
-    make_suite2(out, skills=skill, log=lambda m: console.print(m, highlight=False))
+    make_suite2(out, skills=skill, log=_say)
 
 
 @experts_app.command("make-tiny")

@@ -13,7 +13,7 @@ import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
+from typing import Callable, Optional
 
 from .baselines import reference_points
 from .config import Config
@@ -73,8 +73,8 @@ def make_plan(config: Config, warmup_examples: int = 8) -> Plan:
     # a worker holds the base, the bank (shared pages), and one composed copy of the expert tensors
     worker_mb = base_mb + bank_mb + layout.n_params * 4 / 2**20 + sum(side.values())
     n_baselines = len(reference_points(layout))
-    # on test at the end: the global best, the baselines and every personal best
-    n_test = (1 + n_baselines + size) if test else 0
+    # on test at the end: the global best, the baselines, every personal best and starting particle
+    n_test = (1 + n_baselines + 2 * size) if test else 0
     max_evals = size * (config.swarm.max_iterations + 1) + 2 + n_test
     per_eval = per_iter = total = per_minute = other = None
     if warmup_examples:
@@ -125,3 +125,28 @@ def _warmup(config: Config, layout: BankLayout, utility, val: list, k: int, dtyp
 def _spread(items: list, n: int) -> list:
     """n of the items, evenly spaced from the first."""
     return [items[i * len(items) // n] for i in range(n)]
+
+
+def plan_command(config_path: Path, warmup: int, log: Callable[[str], None]) -> Plan:
+    """`modelswarm plan`: the plan, said in a few lines."""
+    from .config import load_config
+
+    cfg = load_config(config_path)
+    p = make_plan(cfg, warmup)
+    fmt_s = lambda s: "?" if s is None else (f"{s:.1f}s" if s < 120 else f"{s / 60:.1f} min")  # noqa: E731
+    log(
+        f"experts: {p.experts} ({p.kind}), particles: {p.particles}\n"
+        f"expert bank: {p.bank_params:,} parameters per expert, {p.bank_mb} MB in all (shared by a node's workers)\n"
+        f"base model: {p.base_params:,} parameters, {p.base_mb} MB as {p.dtype}"
+        f"{' (auto)' if cfg.workers.dtype == 'auto' else ''}; bfloat16 {p.bf16}\n"
+        + "".join(f"{name}: {mb} MB in each worker, next to the particle model\n" for name, mb in p.side_models.items())
+        + f"per worker: about {p.worker_mb} MB plus the Python/torch runtime, x {cfg.workers.count} workers\n"
+        f"validation: {p.val_examples} examples, test: {p.test_examples}\n"
+        f"evaluations: {p.evals_per_iteration} per iteration, at most {p.max_evaluations} in all\n"
+        f"time (from a {p.warmup_examples}-example warm-up): {fmt_s(p.seconds_per_eval)} per evaluation"
+        + (f" ({p.evals_per_minute:.0f} per minute with {cfg.workers.count} workers)" if p.evals_per_minute else "")
+        + (f"; as {p.other_dtype['dtype']}: {fmt_s(p.other_dtype['seconds_per_eval'])} per evaluation"
+           if p.other_dtype else "")
+        + f"\n  {fmt_s(p.seconds_per_iteration)} per iteration, at most {fmt_s(p.max_seconds)} "
+        f"for {cfg.swarm.max_iterations} iterations (sooner if patience stops it)")
+    return p

@@ -1,29 +1,36 @@
 """utility.png: the global best and every particle's score per iteration and, under it, the
 swarm's spread, distance to the global best and step length (the trace, diagnostics.py).
 
-It reads the run directory, not the run's memory: the journal holds every evaluation of
-every session of a resumed run, failures included, which the in-memory cache does not."""
+plot_swarm draws what it is given: at the end of a run, the search's evaluations in memory
+(the cache: every session's, failures not kept); plot_run, for `modelswarm status --plot`,
+reads them from the run directory, where the journal keeps the failures too."""
 
 from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import Sequence
 
 from .io import atomic_write
-from .state import RunDir
+from .state import Evaluation, RunDir
 
 
 def plot_run(run_dir: Path) -> Path:
+    rd = RunDir(run_dir)
+    evals = [e for e in rd.read_journal() if e.split == "val" and e.iteration is not None]
+    state = rd.read_json(rd.state_file) if rd.state_file.exists() else {"swarm": {"history": []}}
+    return plot_swarm(rd.path / "utility.png", rd.path.name, evals, state["swarm"]["history"],
+                      state["swarm"].get("trace", []))
+
+
+def plot_swarm(out: Path, name: str, evals: Sequence[Evaluation], history: Sequence[float],
+               trace: Sequence[dict]) -> Path:
+    """evals: the search's validation evaluations (each with its iteration)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    rd = RunDir(run_dir)
-    evals = [e for e in rd.read_journal() if e.split == "val" and e.iteration is not None]
-    state = rd.read_json(rd.state_file) if rd.state_file.exists() else {"swarm": {"history": []}}
-    history = state["swarm"]["history"]
-    trace = state["swarm"].get("trace", [])
     fig, (ax, low_ax) = plt.subplots(2, 1, figsize=(8, 6.5), dpi=110, sharex=True,
                                      gridspec_kw={"height_ratios": [3, 2]})
     finite = [e for e in evals if not e.failed and math.isfinite(e.score)]
@@ -37,7 +44,7 @@ def plot_run(run_dir: Path) -> Path:
     if history:
         ax.step(range(len(history)), history, where="post", color="tab:green", linewidth=2, label="global best")
     ax.set_ylabel("utility (validation)")
-    ax.set_title(f"{rd.path.name}: Model Swarms search")
+    ax.set_title(f"{name}: Model Swarms search")
     ax.grid(alpha=0.3)
     ax.legend(loc="lower right")
     if trace:
@@ -52,7 +59,6 @@ def plot_run(run_dir: Path) -> Path:
     low_ax.set_ylabel("coefficient space")
     low_ax.set_xlabel("iteration")
     low_ax.grid(alpha=0.3)
-    out = rd.path / "utility.png"
     fig.tight_layout()
     atomic_write(out, lambda tmp: fig.savefig(tmp, format="png"))
     plt.close(fig)

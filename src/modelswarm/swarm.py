@@ -110,6 +110,7 @@ class Swarm:
     history: list = field(default_factory=list)  # global best score after each iteration
     trace: list = field(default_factory=list)  # per iteration: spread, steps, improvements (diagnostics.py)
     moved: np.ndarray | None = None  # each particle's move in the last propose()
+    initial_x: np.ndarray | None = None  # the starting positions; None in a snapshot that predates them
 
     @classmethod
     def create(cls, n_experts: int, params: SwarmParams, seed: int, base_point: bool = True) -> "Swarm":
@@ -128,7 +129,7 @@ class Swarm:
             g=x[0].copy(), g_score=-np.inf, gw=x[0].copy(), gw_score=np.inf,
             step=params.step_length, initial_scores=np.full(n, np.nan), best_at=np.zeros(n, dtype=np.int64),
             restarts=np.zeros(n, dtype=np.int64), restarted=np.zeros(n, dtype=bool),
-            evaluate=np.ones(n, dtype=bool),
+            evaluate=np.ones(n, dtype=bool), initial_x=x.copy(),
         )
 
     @property
@@ -244,6 +245,7 @@ class Swarm:
             "initial_scores": arr(self.initial_scores), "best_at": arr(self.best_at),
             "restarts": arr(self.restarts), "restarted": arr(self.restarted), "evaluate": arr(self.evaluate),
             "history": list(self.history), "trace": list(self.trace), "rng": self.rng.bit_generator.state,
+            **({"initial_x": arr(self.initial_x)} if self.initial_x is not None else {}),
         }
 
     @classmethod
@@ -258,5 +260,5 @@ class Swarm:
             initial_scores=f("initial_scores"), best_at=np.asarray(d["best_at"], dtype=np.int64),
             restarts=np.asarray(d["restarts"], dtype=np.int64), restarted=np.asarray(d["restarted"], dtype=bool),
             evaluate=np.asarray(d["evaluate"], dtype=bool), history=list(d["history"]),
-            trace=list(d.get("trace", [])),
+            trace=list(d.get("trace", [])), initial_x=f("initial_x") if "initial_x" in d else None,
         )

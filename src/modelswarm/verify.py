@@ -5,7 +5,7 @@ that checks an export: it shares no weight-handling code with the search."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
+from typing import Callable, Optional
 
 import torch
 
@@ -67,6 +67,7 @@ def verify_run(run_dir: Path, merged: bool = False) -> list[tuple[str, float, fl
     import json
 
     from .state import RunDir
+    from .summary import recorded_best
 
     rd = RunDir(run_dir)
     config = rd.load_config()
@@ -76,8 +77,27 @@ def verify_run(run_dir: Path, merged: bool = False) -> list[tuple[str, float, fl
     target = rd.path / "merged" if merged else rd.best_dir
     if not target.is_dir():
         raise UserError(target, "not found" + (" (make it with: modelswarm export RUN_DIR --merged)" if merged else ""))
-    rows = [("val", summary["best"]["score"])]
-    if config.utility.test_data and "test" in summary["baselines"]:
-        rows.append(("test", summary["baselines"]["test"]["global best"]))
+    rows = [(split, score) for split, score in recorded_best(summary).items()
+            if split == "val" or config.utility.test_data]
     scores = score_splits(config, target, [split for split, _ in rows])
     return [(split, recorded, scores[split], scores[split] == recorded) for split, recorded in rows]
+
+
+def verify_command(run_dir: Path, merged: bool, log: Callable[[str], None]) -> bool:
+    """`modelswarm verify`: one line per split; False on a mismatch (a merged model may differ)."""
+    ok = True
+    for split, recorded, score, equal in verify_run(run_dir, merged):
+        mark = "ok" if equal else ("differs (merged weights round differently)" if merged else "MISMATCH")
+        log(f"{split}: recorded {recorded:.6f}, re-scored {score:.6f}: {mark}")
+        ok &= equal or merged
+    return ok
+
+
+def eval_command(config_path: Path, target: Path, split: str, log: Callable[[str], None]) -> float:
+    """`modelswarm eval`: score a checkpoint on the config's data and say so."""
+    from .config import load_config
+
+    cfg = load_config(config_path)
+    score = score_checkpoint(cfg, target, split)
+    log(f"{target}: {cfg.utility.kind} on {split} = {score:.4f}")
+    return score

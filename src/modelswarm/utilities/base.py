@@ -69,7 +69,7 @@ def kind_key(name: str) -> Any:
 @dataclass(frozen=True)
 class Score:
     value: float  # higher is better
-    per_example: Optional[list[float]] = None  # 1/0 correctness where the utility has it
+    per_example: Optional[list[float]] = None  # 1/0 correctness, or each example's value (reward_model, llm_judge)
     early_exit: bool = False  # value is an upper bound: scoring stopped below the bound
     answers: Optional[list[Any]] = None  # per-example answers, for the end-of-run ensemble vote
     parts: Optional[dict[str, float]] = None  # per-part scores of a utility made of parts (multitask)

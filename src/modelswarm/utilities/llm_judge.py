@@ -138,4 +138,5 @@ class LLMJudge(Utility):
         ratings = [parse_rating(r) for r in self.replies(engine, prompts, answers)]
         unparsable = sum(r is None for r in ratings)
         values = [self.config.default_rating if r is None else r for r in ratings]
-        return Score(sum(values) / len(values) / 10, counts={"unparsable_ratings": unparsable})
+        return Score(sum(values) / len(values) / 10, [v / 10 for v in values],  # the ensemble votes on these
+                     counts={"unparsable_ratings": unparsable})

@@ -113,4 +113,4 @@ class RewardModel(Utility):
         raw = self.rewards(engine, [ex["prompt"] for ex in examples], answers)
         tok = self.reward_engine(engine).tokenizer
         values = [combine(r, len(tok(a)["input_ids"]), self.config) for r, a in zip(raw, answers)]
-        return Score(sum(values) / len(values))
+        return Score(sum(values) / len(values), per_example=values)  # per-example values: the ensemble votes on them
