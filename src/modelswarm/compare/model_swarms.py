@@ -38,6 +38,6 @@ def run(ctx: Context) -> Outcome:
     ctx.used = len(search)
     ctx.curve = [math.nan if e.failed else e.score for e in search]
     test = summary.get("baselines", {}).get("test", {}).get("global best")
-    return Outcome(val=float(summary["best"]["score"]), coeffs=list(summary["best"]["coefficients"]),
+    return Outcome(val=float(summary["best"]["score"]), candidate=list(summary["best"]["coefficients"]),
                    info={"run_dir": str(rd.path), "iterations": summary["iterations"], "test": test,
                          "seconds": summary.get("elapsed_s")})
