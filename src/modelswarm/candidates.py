@@ -162,9 +162,13 @@ def as_candidate(x: Any) -> Candidate:
 
 
 def as_candidates(xs: Any) -> list[Candidate]:
-    """Candidates, or coefficient rows given as a matrix (or one row)."""
+    """Candidates, or coefficient rows: a matrix, one row, or rows of different lengths
+    (global and per-layer-group rows side by side)."""
     if isinstance(xs, Candidate):
         return [xs]
-    if not isinstance(xs, np.ndarray) and all(isinstance(x, Candidate) for x in xs):
-        return list(xs)
-    return [CoefficientRow.of(row) for row in np.atleast_2d(np.asarray(xs, dtype=np.float64))]
+    if isinstance(xs, np.ndarray):
+        return [CoefficientRow.of(row) for row in np.atleast_2d(xs.astype(np.float64))]
+    xs = list(xs)
+    if xs and np.isscalar(xs[0]):  # one row given as its numbers
+        return [CoefficientRow.of(xs)]
+    return [as_candidate(x) for x in xs]

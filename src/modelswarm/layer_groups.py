@@ -52,7 +52,8 @@ def group_rows(coeffs: Sequence[float], n_experts: int) -> tuple[list[list[float
     if len(c) % n_experts or not len(c):
         raise ValueError(f"{len(c)} coefficients for {n_experts} experts")
     rows = c.reshape(-1, n_experts)
-    return [r.tolist() for r in rows], rows.mean(axis=0).tolist()
+    shared = rows[0] if (rows == rows[0]).all() else rows.mean(axis=0)  # agreeing groups: exactly their row
+    return [r.tolist() for r in rows], shared.tolist()
 
 
 def expand(rows: np.ndarray, groups: int) -> np.ndarray:
