@@ -2,8 +2,9 @@
 
 A method is a function `run(ctx) -> Outcome`, registered with @register(name, kind). It asks
 for validation scores only through ctx.score (candidates.py: coefficient rows, the swarm's
-composition, given as a matrix or as candidates, or delta-space merges); each call counts
-every candidate it asks for, cached or not (the count is what the method used; the shared journal only saves time). Searches
+composition, as a matrix or as candidates, or delta-space merges); each call counts every
+candidate it asks for, cached or not (the count is what the method used; the shared
+journal only saves time). Searches
 (kind "search") get ctx.budget evaluations and must not ask for more: asking past it
 raises BudgetExceeded. Test scoring is the runner's, after the method, and is not counted.
 
