@@ -161,3 +161,15 @@ def test_the_winner_and_a_merge_export_and_load_with_their_scores(compared, tmp_
     # a plain HF model now: the merged weights round like the scored ones (float32 both)
     assert math.isclose(score_checkpoint(cfg, target), row["val"], abs_tol=1e-12)
     assert math.isclose(score_checkpoint(cfg, target, "test"), row["test"], abs_tol=1e-12)
+
+
+def test_the_layer_swarm_is_one_more_row_and_exports_an_adapter_with_its_score(compared, tmp_path):
+    from modelswarm.compare.export import export_compare
+
+    prep, path, cdir, result = compared
+    (row,) = rows_of(result, "model_swarms_layers")
+    assert row["kind"] == "swarm" and row["info"]["layer_groups"] == 2  # the tiny world has 2 layers
+    assert len(row["coeffs"]) == 2 * len(prep.bank.names) and row["merge"] is None
+    target, _ = export_compare(cdir, tmp_path / "layers", method="model_swarms_layers")
+    assert (target / "adapter_config.json").is_file()
+    assert score_checkpoint(load_config(path), target) == pytest.approx(row["val"], abs=1e-12)

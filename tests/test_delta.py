@@ -8,7 +8,8 @@ import pytest
 import torch
 
 from modelswarm.utilities import utility_config as UtilityConfig
-from modelswarm.delta import MergeSpec, lora_modules, trim
+from modelswarm.candidates import DeltaMerge as MergeSpec
+from modelswarm.delta import lora_modules, trim
 from modelswarm.experts import load_bank
 from modelswarm.worker import Evaluator
 
@@ -55,11 +56,7 @@ def direct_ties(d: torch.Tensor, density: float, scale: float, masks=None) -> to
 
 def weights_after(ev, bank, spec) -> dict[str, torch.Tensor]:
     """The base weights of every LoRA target after the worker's DeltaComposer applied spec."""
-    from modelswarm.delta import DeltaComposer
-
-    if ev._delta is None:
-        ev._delta = DeltaComposer(ev.model, bank.layout, ev.composer.bank, ev.composer, None)
-    ev._delta.apply(spec)
+    ev.composer_for(spec).apply(spec)
     return {name.removeprefix("base_model.model."): m.base_layer.weight.detach().clone()
             for name, m, _, _ in lora_modules(ev.model, bank.layout)}
 
@@ -121,7 +118,7 @@ def test_dare_ties_masks_come_from_the_seed(world, setup):
 def test_a_merge_turns_the_lora_branch_off_and_a_row_brings_w0_back(world, setup):
     bank, ev = setup
     w0 = base_weights(world)
-    ev.evaluate([0.0] * len(bank.names), "val", None, MergeSpec("task_arithmetic", scale=1.0).to_dict())
+    ev.evaluate(MergeSpec("task_arithmetic", scale=1.0), "val")
     assert all(float(p.abs().max()) == 0 for n, p in ev.model.named_parameters() if ".lora_" in n)
     ev.evaluate([0.2, 0.3, 0.5], "val")
     for name, m, _, _ in lora_modules(ev.model, bank.layout):
@@ -131,7 +128,7 @@ def test_a_merge_turns_the_lora_branch_off_and_a_row_brings_w0_back(world, setup
 
 def test_merge_spec_round_trips_and_refuses_nonsense():
     spec = MergeSpec("dare_ties", scale=0.5, density=0.2, seed=3)
-    assert MergeSpec.from_dict(json.loads(spec.key())) == spec
+    assert MergeSpec.from_dict(json.loads(spec.canonical())) == spec
     assert MergeSpec.from_dict(MergeSpec("task_arithmetic", 0.4).to_dict()) == MergeSpec("task_arithmetic", 0.4)
     with pytest.raises(ValueError):
         MergeSpec("average")
@@ -148,7 +145,7 @@ def test_a_one_hot_linear_merge_is_that_expert(world, setup):
         ev.evaluate(list(onehot), "val")
         with torch.inference_mode():
             want = ev.model(input_ids=ids).logits
-        ev.evaluate([], "val", None, MergeSpec("linear", weights=onehot).to_dict())
+        ev.evaluate(MergeSpec("linear", weights=onehot), "val")
         with torch.inference_mode():
             got = ev.model(input_ids=ids).logits
         torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-5)

@@ -131,8 +131,8 @@ def test_a_multitask_run_reports_parts_in_journal_and_summary(world, tmp_path, r
 def test_parts_and_counts_survive_the_journal_round_trip():
     from modelswarm.state import Evaluation
 
-    ev = Evaluation(iteration=1, particle=0, hash="h", coeffs=[1.0], score=0.5, seconds=1.0,
-                    parts={"a": 0.25, "b": 1.0}, counts={"unparsable_ratings": 2})
+    ev = Evaluation.from_dict(dict(iteration=1, particle=0, hash="h", coeffs=[1.0], score=0.5, seconds=1.0,
+                                   parts={"a": 0.25, "b": 1.0}, counts={"unparsable_ratings": 2}))
     back = Evaluation.from_dict(json.loads(ev.to_json()))
     assert back == ev
     old = json.loads(ev.to_json())

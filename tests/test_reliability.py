@@ -244,7 +244,8 @@ def test_torn_journal_tail_is_dropped(tmp_path):
     from modelswarm.state import Evaluation
 
     rd = RunDir(tmp_path)
-    ev = Evaluation(0, 0, "abc", [1.0, 0.0], 0.5, 0.1, "w")
+    ev = Evaluation.from_dict(dict(iteration=0, particle=0, hash="abc", coeffs=[1.0, 0.0], score=0.5, seconds=0.1,
+                                   worker="w"))
     rd.append(ev)
     with open(rd.journal_file, "a") as f:
         f.write('{"iteration": 1, "partic')  # the process died mid-write
@@ -275,9 +276,9 @@ def test_a_failure_is_retried_after_a_resume_never_replayed(tmp_path):
     from modelswarm.state import Evaluation
 
     rd = RunDir(tmp_path)
-    rd.append(Evaluation(iteration=1, particle=0, hash="ok", coeffs=[1.0, 0.0], score=0.5, seconds=0.1))
-    rd.append(Evaluation(iteration=1, particle=1, hash="bad", coeffs=[0.0, 1.0], score=float("nan"), seconds=0.0,
-                         error="RuntimeError: boom (after 3 attempts)"))
+    rd.append(Evaluation.from_dict(dict(iteration=1, particle=0, hash="ok", coeffs=[1.0, 0.0], score=0.5, seconds=0.1)))
+    rd.append(Evaluation.from_dict(dict(iteration=1, particle=1, hash="bad", coeffs=[0.0, 1.0], score=None,
+                                       seconds=0.0, error="RuntimeError: boom (after 3 attempts)")))
     cache = Evaluations(rd, pool_factory=lambda: None).cache
     assert set(cache) == {"val:ok"}
 
@@ -287,7 +288,7 @@ def test_scores_survive_the_journal_round_trip(tmp_path, score):
     from modelswarm.state import Evaluation
 
     rd = RunDir(tmp_path)
-    ev = Evaluation(iteration=1, particle=0, hash="h", coeffs=[1.0], score=score, seconds=0.1)
+    ev = Evaluation.from_dict(dict(iteration=1, particle=0, hash="h", coeffs=[1.0], score=score, seconds=0.1))
     rd.append(ev)
     assert rd.read_journal() == [ev]
     assert "Infinity" not in rd.journal_file.read_text()  # plain JSON, which has no infinity

@@ -80,7 +80,7 @@ def score_baselines(prep, evals, best: Optional[np.ndarray] = None) -> Baselines
     """Each reference point (and `best`, the global best, first) on validation and test."""
     refs = ([Reference(kind="global_best", coeffs=tuple(float(c) for c in best))] if best is not None else [])
     refs += references(prep.bank.layout)
-    rows = np.array([r.coeffs for r in refs])
+    rows = [np.array(r.coeffs) for r in refs]  # a layer run's best is longer than the experts' rows
     val = evals.score(rows, "val")
     has_test = "test" in prep.splits
     test = evals.score(rows, "test") if has_test else [None] * len(refs)

@@ -3,19 +3,22 @@
 The model's expert-shaped parameters are rebound as views into one flat buffer, so a
 particle is materialised by n fused multiply-adds over that buffer: no allocation, no
 reload, no disk. The same arithmetic (compose_into) serves the exporter, so an exported
-checkpoint holds bit-for-bit the weights that were scored.
+checkpoint holds bit-for-bit the weights that were scored. A row of n * K coefficients
+(`swarm.granularity: layers`) composes each contiguous group of layers with its own n
+(layer_groups.py), with the same arithmetic per run of the buffer.
 """
 
 from __future__ import annotations
 
 import warnings
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 import torch
 
 from .errors import UserError
 from .experts import BankLayout
+from .layer_groups import Span, group_rows, spans
 
 
 def compose_into(out: torch.Tensor, bank: torch.Tensor, coeffs: Sequence[float]) -> torch.Tensor:
@@ -29,6 +32,22 @@ def compose_into(out: torch.Tensor, bank: torch.Tensor, coeffs: Sequence[float])
     return out
 
 
+def compose_groups(out: torch.Tensor, bank: torch.Tensor, coeffs: Sequence[float], runs: list[Span]) -> torch.Tensor:
+    """compose_into run by run of the buffer, each with its group's coefficients (layer_groups.py)."""
+    rows, shared = group_rows(coeffs, bank.shape[0])
+    for start, stop, g in runs:
+        compose_into(out[start:stop], bank[:, start:stop], shared if g is None else rows[g])
+    return out
+
+
+def compose_row(out: torch.Tensor, bank: torch.Tensor, coeffs: Sequence[float], layout: BankLayout) -> torch.Tensor:
+    """A global row (n coefficients) in one pass; a layer row (n * K) by groups."""
+    n = bank.shape[0]
+    if len(coeffs) == n:
+        return compose_into(out, bank, coeffs)
+    return compose_groups(out, bank, coeffs, spans(layout.keys, layout.sizes, len(coeffs) // n))
+
+
 def bank_tensor(matrix: np.ndarray, device: torch.device | str = "cpu") -> torch.Tensor:
     """The bank as a torch tensor; on CPU it shares the (read-only, object-store) memory."""
     with warnings.catch_warnings():
@@ -38,10 +57,14 @@ def bank_tensor(matrix: np.ndarray, device: torch.device | str = "cpu") -> torch
     return t.to(device) if str(device) != "cpu" else t
 
 
-def compose_numpy(matrix: np.ndarray, coeffs: Sequence[float]) -> np.ndarray:
-    """The composed flat float32 vector, same arithmetic as the workers use."""
+def compose_numpy(matrix: np.ndarray, coeffs: Sequence[float], layout: BankLayout | None = None) -> np.ndarray:
+    """The composed flat float32 vector, same arithmetic as the workers use (a layer row needs the layout)."""
     out = torch.empty(matrix.shape[1], dtype=torch.float32)
-    compose_into(out, bank_tensor(matrix), coeffs)
+    coeffs = [float(c) for c in coeffs]
+    if layout is None:
+        compose_into(out, bank_tensor(matrix), coeffs)
+    else:
+        compose_row(out, bank_tensor(matrix), coeffs, layout)
     return out.numpy()
 
 
@@ -69,9 +92,11 @@ def model_parameters_for(model: torch.nn.Module, layout: BankLayout) -> list[tor
 
 
 class Composer:
-    """Owns the flat buffer behind the model's expert-shaped parameters."""
+    """Owns the flat buffer behind the model's expert-shaped parameters; the composer of
+    coefficient rows (candidates.CoefficientRow) in the worker."""
 
     def __init__(self, model: torch.nn.Module, layout: BankLayout, matrix: np.ndarray):
+        self.layout = layout
         params = model_parameters_for(model, layout)
         device, dtype = params[0].device, params[0].dtype
         self.bank = bank_tensor(matrix, device)
@@ -93,7 +118,12 @@ class Composer:
             off += size
 
     @torch.no_grad()
-    def apply(self, coeffs: Sequence[float]) -> None:
-        compose_into(self.work, self.bank, coeffs)
+    def apply(self, row: Any) -> None:
+        """row: a CoefficientRow or its coefficients."""
+        coeffs = [float(c) for c in getattr(row, "coeffs", row)]
+        compose_row(self.work, self.bank, coeffs, self.layout)
         if self.work is not self.flat:
             self.flat.copy_(self.work)
+
+    def restore(self) -> None:
+        """Nothing to undo: the next apply rewrites the whole buffer."""

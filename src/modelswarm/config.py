@@ -82,6 +82,11 @@ class SwarmParams(Section):
     drop_particle: float = Field(0.0, description="probability that one particle's evaluation is skipped "
                                  "(official dropN), likewise; in [0, 1)")
     ensemble_top_k: int = Field(10, ge=1, description="personal bests in the end-of-run majority-vote ensemble")
+    granularity: Literal["global", "layers"] = Field(
+        "global", description="`global`: one coefficient per expert; `layers`: one per expert per contiguous "
+        "group of decoder layers (`layer_groups` of them; tensors outside the layers take the groups' mean)")
+    layer_groups: int = Field(1, ge=1, description="with `granularity: layers`, the number of contiguous "
+                              "layer groups; at most the model's decoder layers")
 
     _decay = field_validator("step_decay")(_in_unit(lo_open=True, hi_open=False))
     _drops = field_validator("drop_iteration", "drop_particle")(_in_unit(lo_open=False, hi_open=True))

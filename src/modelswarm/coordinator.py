@@ -14,13 +14,14 @@ from __future__ import annotations
 import math
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable, Optional, Protocol, Sequence
 
 import numpy as np
 
 from .baselines import zero_is_base
+from .candidates import as_candidates
 from .config import Config
 from .errors import UserError
 from .experts import ExpertBank, check_against_base, load_bank
@@ -28,8 +29,9 @@ from .lock import RunLock
 from .pool import ClusterLost, EvaluatorPool, Failure, Job, init_ray
 from .progress import Progress
 from .report import finish
-from .state import Evaluation, RunDir, coeff_hash, merge_hash
-from .swarm import Swarm
+from .state import Evaluation, RunDir
+from .layer_groups import n_layers
+from .swarm import Swarm, coefficient_groups
 from .utilities import make_utility
 from .utilities.python_fn import sys_paths_for
 
@@ -58,6 +60,10 @@ def prepare(config: Config, config_path: Optional[Path] = None) -> Prepared:
     splits = {s: ex for s in ("val", "test") if (ex := utility.load_split(s)) is not None}
     bank = load_bank(config.experts)
     check_against_base(bank.layout, config.base_model)
+    groups, layers = coefficient_groups(config.swarm), n_layers(bank.layout.keys)
+    if groups > max(layers, 1):
+        raise UserError(config_path or "<config>", f"key 'swarm.layer_groups' is {groups}, more than the {layers} "
+                                                   "decoder layers the experts' tensors cover")
     size = config.swarm.size
     if size is not None and size < len(bank.names):
         raise UserError(config_path or "<config>", f"key 'swarm.size' is {size}, fewer than the "
@@ -84,21 +90,19 @@ class Watcher(Protocol):
 
     def message(self, text: str) -> None: ...
 
-    def evaluation(self, particle: int, worker: Optional[str], error: Optional[str],
-                   parts: Optional[dict[str, float]] = None, counts: Optional[dict[str, int]] = None) -> None: ...
+    def evaluation(self, particle: int, ev: Evaluation) -> None: ...
 
 
 class _Silent:
     def message(self, text: str) -> None:
         pass
 
-    def evaluation(self, particle: int, worker: Optional[str], error: Optional[str],
-                   parts: Optional[dict[str, float]] = None, counts: Optional[dict[str, int]] = None) -> None:
+    def evaluation(self, particle: int, ev: Evaluation) -> None:
         pass
 
 
 class Evaluations:
-    """Scores by coefficient hash: the journal, replayed on resume, doubles as the cache."""
+    """Scores by candidate key: the journal, replayed on resume, doubles as the cache."""
 
     def __init__(self, run_dir: RunDir, pool_factory: Callable[[], EvaluatorPool],
                  watcher: Optional[Watcher] = None):
@@ -126,20 +130,22 @@ class Evaluations:
             self.watcher.message("searching")
         return self._pool
 
-    def score(self, rows: np.ndarray, split: str = "val", iteration: Optional[int] = None,
+    def score(self, candidates: Any, split: str = "val", iteration: Optional[int] = None,
               bounds: Optional[Sequence[float]] = None,
               particles: Optional[Sequence[int]] = None) -> list[Evaluation]:
-        """Evaluations of each row (cached, or computed on the pool and journaled).
+        """Evaluations of each candidate (cached, or computed on the pool and journaled).
 
-        iteration: the search iteration the rows belong to (None: outside the search).
-        bounds: per row, the score it must beat to matter (its personal best); with
+        candidates: candidates.Candidate, or coefficient rows as a matrix.
+        iteration: the search iteration they belong to (None: outside the search).
+        bounds: per candidate, the score it must beat to matter (its personal best); with
         utility.early_exit on, scoring may stop below it. particles: the particle index of
-        each row, for the journal and the live table (default: the row index)."""
-        particles = list(range(len(rows))) if particles is None else [int(i) for i in particles]
-        out: list[Optional[Evaluation]] = [None] * len(rows)
+        each, for the journal and the live table (default: the index in candidates)."""
+        cands = as_candidates(candidates)
+        particles = list(range(len(cands))) if particles is None else [int(i) for i in particles]
+        out: list[Optional[Evaluation]] = [None] * len(cands)
         todo: dict[str, list[int]] = {}
-        for i, row in enumerate(rows):
-            h = coeff_hash(row)
+        for i, cand in enumerate(cands):
+            h = cand.key()
             ev = self.cache.get(self._key(split, h))
             need = bounds[i] if bounds is not None else None
             if ev is not None and ev.bound is not None and (need is None or need < ev.bound):
@@ -155,62 +161,31 @@ class Evaluations:
                     return None
                 return float(min(bounds[i] for i in idx))
 
-            jobs = [Job(key=h, coeffs=tuple(float(c) for c in rows[idx[0]]), split=split, bound=bound_of(idx))
-                    for h, idx in todo.items()]
+            jobs = [Job(key=h, candidate=cands[idx[0]], split=split, bound=bound_of(idx)) for h, idx in todo.items()]
 
             def done(job: Job, result, actor) -> None:
-                ev = self._record(job, result, iteration=iteration, particle=particles[todo[job.key][0]],
-                                  coeffs=list(job.coeffs))
+                ev = self._record(job, result, iteration=iteration, particle=particles[todo[job.key][0]])
                 for i in todo[job.key]:
                     out[i] = ev
-                    self.watcher.evaluation(particles[i], ev.worker, ev.error, parts=ev.parts, counts=ev.counts)
+                    self.watcher.evaluation(particles[i], ev)
 
             self.pool.run(jobs, done)
         return out  # type: ignore[return-value]
 
-    def _record(self, job: Job, result, **head: Any) -> Evaluation:
+    def _record(self, job: Job, result, iteration: Optional[int], particle: int) -> Evaluation:
         """A finished job as an Evaluation: journaled (durable before it is used), then cached
         unless it failed."""
-        head.update(hash=job.key, split=job.split)
+        head = dict(iteration=iteration, particle=particle, hash=job.key, candidate=job.candidate, split=job.split)
         if isinstance(result, Failure):
-            ev = Evaluation(**head, score=math.nan, seconds=0.0,
-                            error=f"{result.reason} (after {result.attempts} attempts)")
+            ev = Evaluation(**head, result=None, error=f"{result.reason} (after {result.attempts} attempts)")
         else:
-            ev = Evaluation(**head, score=float(result.score), seconds=round(result.seconds, 4),
-                            worker=result.worker, per_example=result.per_example, answers=result.answers,
-                            bound=job.bound if result.early_exit else None, parts=result.parts,
-                            counts=result.counts)
+            ev = Evaluation(**head, result=replace(result, seconds=round(result.seconds, 4)),
+                            bound=job.bound if result.early_exit else None)
         self.run_dir.append(ev)
         if not ev.failed:
             self.cache[self._key(job.split, job.key)] = ev
         self.computed += 1
         return ev
-
-    def score_merges(self, specs: Sequence[Any], split: str = "val") -> list[Evaluation]:
-        """Evaluations of delta-space merges (delta.MergeSpec), cached and journaled like rows."""
-        out: list[Optional[Evaluation]] = [None] * len(specs)
-        todo: dict[str, list[int]] = {}
-        for i, spec in enumerate(specs):
-            h = merge_hash(spec.key())
-            ev = self.cache.get(self._key(split, h))
-            if ev is not None:
-                out[i] = ev
-                self.hits += 1
-            else:
-                todo.setdefault(h, []).append(i)
-        if todo:
-            jobs = [Job(key=h, coeffs=(), split=split, merge=specs[idx[0]].key())
-                    for h, idx in todo.items()]
-
-            def done(job: Job, result, actor) -> None:
-                ev = self._record(job, result, iteration=None, particle=todo[job.key][0], coeffs=[],
-                                  merge=specs[todo[job.key][0]].to_dict())
-                for i in todo[job.key]:
-                    out[i] = ev
-                    self.watcher.evaluation(i, ev.worker, ev.error)
-
-            self.pool.run(jobs, done)
-        return out  # type: ignore[return-value]
 
     def shutdown(self) -> None:
         if self._pool is not None:

@@ -11,72 +11,31 @@ and the model gets W0 + merge(delta_1..delta_n), which is not rank r. `DeltaComp
 W0 of the touched tensors (taken lazily, on its first use, so a plain swarm run pays
 nothing), turns the LoRA branch off by writing A = B = 0 through the regular Composer, and
 writes W0 + merged delta into the base weights per evaluation. `restore()` puts W0 back
-before the next coefficient-space evaluation. A later `composition.lora_mode: delta` (the
+before the next coefficient-space evaluation (the worker calls it when the next candidate
+is of another type). A later `composition.lora_mode: delta` (the
 swarm's coefficients over B_j A_j) can reuse it: `linear` is that merge.
 
 The merge arithmetic is PEFT's (peft.utils.merge_utils, the functions behind
 add_weighted_adapter), tensor by tensor, with two steps done here (merge_tensors says why:
 TIES' trim, DARE's rescale); tests/test_delta.py checks it against a direct computation of
 the documented formulas. DARE's random masks are drawn from torch's
-generator seeded with the spec's seed, module by module in a fixed order, so a merge is
+generator seeded with the merge's seed, module by module in a fixed order, so a merge is
 the same in every worker and in the export.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from typing import Any, Iterator, Optional
 
 import torch
 
+from .candidates import DeltaMerge
 from .errors import UserError
 from .experts import BankLayout
 
-MERGES = ("linear", "task_arithmetic", "ties", "dare_ties")
 
-
-@dataclass(frozen=True)
-class MergeSpec:
-    """One delta-space merge: method, its scale lambda (weight of every delta), density
-    (the kept fraction, ties and dare_ties) and seed (dare_ties' masks).
-
-    `linear` takes per-expert weights instead: W0 + sum_j weights[j] * delta_j."""
-
-    method: str
-    scale: float = 1.0
-    density: float = 1.0
-    seed: int = 0
-    weights: Optional[tuple[float, ...]] = None
-
-    def __post_init__(self) -> None:
-        if self.method not in MERGES:
-            raise ValueError(f"unknown merge {self.method!r} (known: {', '.join(MERGES)})")
-        if not 0 < self.density <= 1:
-            raise ValueError("density must be in (0, 1]")
-
-    def to_dict(self) -> dict[str, Any]:
-        d: dict[str, Any] = {"method": self.method, "scale": self.scale}
-        if self.method in ("ties", "dare_ties"):
-            d["density"] = self.density
-        if self.method == "dare_ties":
-            d["seed"] = self.seed
-        if self.weights is not None:
-            d["weights"] = [float(w) for w in self.weights]
-        return d
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "MergeSpec":
-        d = dict(d)
-        if d.get("weights") is not None:
-            d["weights"] = tuple(float(w) for w in d["weights"])
-        return cls(**d)
-
-    def key(self) -> str:
-        return json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
-
-
-def merge_tensors(deltas: torch.Tensor, spec: MergeSpec) -> torch.Tensor:
+def merge_tensors(deltas: torch.Tensor, spec: DeltaMerge) -> torch.Tensor:
     """merge(delta_1..delta_n) for one tensor; deltas is (n, *shape)."""
     from peft.utils import merge_utils
 
@@ -190,7 +149,7 @@ class DeltaComposer:
                 off += size
 
     @torch.no_grad()
-    def apply(self, spec: MergeSpec) -> None:
+    def apply(self, spec: DeltaMerge) -> None:
         w0 = self._base_weights()
         targets = self._targets()
         if self.layout.kind == "lora" and not self.active:

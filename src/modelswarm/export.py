@@ -35,11 +35,13 @@ def provenance(bank: ExpertBank, coeffs: Sequence[float], score: Optional[float]
         "kind": bank.layout.kind,
         **extra,
     }
+    if len(coeffs) > len(bank.names):  # per layer group, group-major (layer_groups.py)
+        info["layer_groups"] = len(coeffs) // len(bank.names)
     return {"format": "pt", "modelswarm": json.dumps(info)}
 
 
 def composed_tensors(bank: ExpertBank, coeffs: Sequence[float]) -> dict[str, torch.Tensor]:
-    flat = compose_numpy(bank.matrix, coeffs)
+    flat = compose_numpy(bank.matrix, coeffs, bank.layout)  # a layer row (n * K) by its groups
     return {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in bank.layout.split(flat).items()}
 
 

@@ -35,10 +35,9 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class Job:
     key: Any
-    coeffs: tuple[float, ...]
+    candidate: Any  # a candidates.Candidate (or a coefficient row as its numbers)
     split: str = "val"
     bound: Optional[float] = None  # early exit below this score (None: score fully)
-    merge: Optional[str] = None  # a delta-space merge (delta.MergeSpec as JSON) instead of coeffs
 
 
 @dataclass(frozen=True)
@@ -49,9 +48,7 @@ class Failure:
 
 def job_arguments(job: Job) -> tuple:
     """The arguments of Evaluator.evaluate for one job."""
-    if job.merge is None:
-        return (list(job.coeffs), job.split, job.bound)
-    return (list(job.coeffs), job.split, job.bound, json.loads(job.merge))
+    return (job.candidate, job.split, job.bound)
 
 
 class ClusterLost(UserError):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import sys
 import time
-from typing import Optional
+from typing import Any, Optional
 
 import numpy as np
 from rich.console import Console, Group
@@ -57,10 +57,10 @@ class Progress:
         else:
             print(text, flush=True)
 
-    def evaluation(self, particle: int, worker: str, error: Optional[str] = None,
-                   parts: Optional[dict[str, float]] = None, counts: Optional[dict[str, int]] = None) -> None:
-        """One evaluation finished (or failed); parts: a multitask's score per part; counts:
-        events worth showing (llm_judge's unparsable ratings)."""
+    def evaluation(self, particle: int, ev: Any) -> None:
+        """One evaluation (state.Evaluation) finished or failed; shown: its worker, error, a
+        multitask's score per part, events worth showing (llm_judge's unparsable ratings)."""
+        worker, error, parts, counts = ev.worker, ev.error, ev.parts, ev.counts
         if self._evals == 0:  # rate and ETA count from the first result, not from worker start-up
             self._t0 = self._last = time.monotonic()
         self._evals += 1

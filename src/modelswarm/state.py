@@ -11,7 +11,6 @@
 from __future__ import annotations
 
 import errno
-import hashlib
 import json
 import math
 import re
@@ -19,14 +18,15 @@ import shutil
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Optional
+from typing import Any, Iterator, Optional
 
-import numpy as np
-
+from .candidates import Candidate, CoefficientRow, DeltaMerge, coeff_hash, merge_hash  # noqa: F401  (the keys' home)
 from .config import Config, dump_config, load_config
 from .errors import UserError
 from .io import append_line, atomic_write_json, atomic_write_text
 from .swarm import Swarm
+from .utilities.base import Score
+from .worker import EvalResult
 
 STATE_VERSION = 2  # 2: the official restart and stop rules (per-particle best_at, no stale counters)
 NO_SPACE = {
@@ -56,54 +56,61 @@ def errno_of(exc: BaseException) -> Optional[int]:
     return int(found.group(1)) if found else None
 
 
-def merge_hash(key: str) -> str:
-    """Identity of a delta-space merge: its spec as canonical JSON (never equal to a coeff_hash)."""
-    return "m" + hashlib.sha256(key.encode()).hexdigest()[:19]
-
-
-def coeff_hash(coeffs: Iterable[float]) -> str:
-    """Identity of a particle position: the exact float64 bytes, so a replay matches bit for bit."""
-    data = np.ascontiguousarray(np.asarray(list(coeffs), dtype="<f8")).tobytes()
-    return hashlib.sha256(data).hexdigest()[:20]
-
-
 @dataclass(frozen=True)
 class Evaluation:
-    """One finished evaluation, a line of the journal."""
+    """One finished evaluation, a line of the journal: what was scored (the candidate), on
+    which split, and the worker's result (None when it failed for good: see error).
+
+    The journal line is flat (the candidate's field, the Score's fields, seconds, worker),
+    as it has always been, so old journals read; the properties read it as before."""
 
     iteration: Optional[int]  # the search iteration (0 = the initial swarm); None outside the search
     particle: int
-    hash: str
-    coeffs: list[float]
-    score: float  # nan when it failed for good (see error)
-    seconds: float
-    worker: str = ""
-    error: Optional[str] = None
-    per_example: Optional[list[float]] = None
-    bound: Optional[float] = None  # set when scoring stopped early: score is an upper bound below it
-    answers: Optional[list[Any]] = None  # per-example answers where the utility has them (multiple_choice)
+    hash: str  # the candidate's key
+    candidate: Candidate
+    result: Optional[EvalResult]
     split: str = "val"  # "val" (what the search optimises) or "test" (held out)
-    parts: Optional[dict[str, float]] = None  # multitask: each part's score (an upper bound with `bound`)
-    counts: Optional[dict[str, int]] = None  # events of the evaluation (llm_judge: unparsable_ratings)
-    merge: Optional[dict[str, Any]] = None  # a delta-space merge (modelswarm compare) instead of coeffs
+    bound: Optional[float] = None  # set when scoring stopped early: score is an upper bound below it
+    error: Optional[str] = None
+
+    failed = property(lambda self: self.error is not None)
+    score = property(lambda self: math.nan if self.result is None else self.result.score)  # nan: failed
+    seconds = property(lambda self: 0.0 if self.result is None else self.result.seconds)
+    worker = property(lambda self: "" if self.result is None else self.result.worker)
+    per_example = property(lambda self: None if self.result is None else self.result.per_example)
+    answers = property(lambda self: None if self.result is None else self.result.answers)
+    parts = property(lambda self: None if self.result is None else self.result.parts)  # multitask: per part
+    counts = property(lambda self: None if self.result is None else self.result.counts)  # llm_judge events
+    coeffs = property(lambda self: list(getattr(self.candidate, "coeffs", ())))  # [] for other candidates
+    merge = property(lambda self: self.candidate.to_dict() if isinstance(self.candidate, DeltaMerge) else None)
 
     def to_json(self) -> str:
-        d = dict(self.__dict__)
-        if d["merge"] is None:  # the journal of a plain run keeps its fields
-            del d["merge"]
-        # JSON has no inf or nan: a failure is null, an infinite score the string "inf" / "-inf"
-        d["score"] = None if math.isnan(self.score) else self.score if math.isfinite(self.score) else str(self.score)
+        score = self.score
+        d: dict[str, Any] = {
+            "iteration": self.iteration, "particle": self.particle, "hash": self.hash, "coeffs": self.coeffs,
+            # JSON has no inf or nan: a failure is null, an infinite score the string "inf" / "-inf"
+            "score": None if math.isnan(score) else score if math.isfinite(score) else str(score),
+            "seconds": self.seconds, "worker": self.worker, "error": self.error, "per_example": self.per_example,
+            "bound": self.bound, "answers": self.answers, "split": self.split, "parts": self.parts,
+            "counts": self.counts,
+        }
+        if not isinstance(self.candidate, CoefficientRow):  # a plain run's lines keep their fields
+            d.update(self.candidate.to_json())
         return json.dumps(d, separators=(",", ":"))
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "Evaluation":
-        d = dict(d)
-        d["score"] = math.nan if d["score"] is None else float(d["score"])
-        return cls(**d)
-
-    @property
-    def failed(self) -> bool:
-        return self.error is not None
+        """A journal line (any version) or the same fields given by keyword."""
+        error = d.get("error")
+        result = None
+        if error is None:
+            score = math.nan if d["score"] is None else float(d["score"])
+            utility = Score(value=score, per_example=d.get("per_example"), early_exit=d.get("bound") is not None,
+                            answers=d.get("answers"), parts=d.get("parts"), counts=d.get("counts"))
+            result = EvalResult(utility=utility, seconds=d.get("seconds", 0.0), worker=d.get("worker", ""))
+        return cls(iteration=d["iteration"], particle=d["particle"], hash=d["hash"],
+                   candidate=Candidate.from_json(d), result=result, split=d.get("split", "val"),
+                   bound=d.get("bound"), error=error)
 
 
 class RunDir:

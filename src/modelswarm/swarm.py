@@ -2,7 +2,8 @@
 
 Every particle is a point x = sum_j c_j * E_j in the span of the experts (the paper's
 particles stay in the affine span, sum_j c_j = 1; the base-model anchor at c = 0 leaves
-it), so the whole swarm is an N x n matrix of coefficients: all the paper's operations
+it), so the whole swarm is an N x n matrix of coefficients (N x nK with K layer groups,
+`swarm.granularity: layers`): all the paper's operations
 (crossover, velocity, step, restart) are linear combinations with one scalar per
 particle, which keeps this exact. This module never sees a weight; it is pure numpy and seeded.
 
@@ -31,6 +32,11 @@ PAPER_SIZE = 20  # N in the paper and the official scripts (--initial_experts_nu
 def swarm_size(n_experts: int, params: SwarmParams) -> int:
     """The configured size, or the paper's N (the experts plus crossover children)."""
     return params.size if params.size is not None else max(n_experts, PAPER_SIZE)
+
+
+def coefficient_groups(params: SwarmParams) -> int:
+    """K: a particle has K groups of n coefficients (`granularity: layers`), else 1."""
+    return params.layer_groups if params.granularity == "layers" else 1
 
 
 def anchor_points(n_experts: int, anchors: list[str], base_point: bool) -> list[np.ndarray]:
@@ -118,6 +124,7 @@ class Swarm:
         rng = np.random.default_rng(seed)
         anchors = anchor_points(n_experts, params.anchors, base_point)
         x = crossover_init(n_experts, swarm_size(n_experts, params), rng, params.crossover_max_weight, anchors)
+        x = np.tile(x, (1, coefficient_groups(params)))  # per layer group: each start the same in every group
         if params.velocity_init == "random":
             v = random_velocities(x, rng)
         else:  # zero, or best (set once the initial scores are known)

@@ -1,10 +1,12 @@
 """The evaluator: base model + expert bank loaded once, particles composed in place.
 
 `Evaluator` is a plain class (used directly by `modelswarm eval`, baselines and tests);
-`EvaluatorActor` is the same class as a Ray actor. One evaluation = write sum_j c_j E_j
-into the model's parameters, run the utility, return the score. An evaluation may instead
-carry a delta-space merge (delta.MergeSpec as a dict: `modelswarm compare`'s task
-arithmetic, TIES, DARE-TIES), written in place by a DeltaComposer made on first use.
+`EvaluatorActor` is the same class as a Ray actor. One evaluation = write a candidate
+(candidates.py) into the model's parameters, run the utility, return its Score. Each
+candidate type has a composer (COMPOSERS: one apply/restore interface), made on first use:
+a coefficient row sum_j c_j E_j by the Composer that owns the parameters' buffer, a
+delta-space merge (`modelswarm compare`'s task arithmetic, TIES, DARE-TIES) by a
+DeltaComposer. Switching type restores what the previous composer changed.
 """
 
 from __future__ import annotations
@@ -15,16 +17,18 @@ import sys
 import time
 import warnings
 from dataclasses import dataclass
-from typing import Any, Optional, Sequence
+from typing import Any, Callable, Optional, Sequence
 
 import numpy as np
 import torch
 
+from .candidates import Candidate, as_candidate
 from .compose import Composer
 from .errors import UserError, error_line
 from .experts import BankLayout
 from .models import DTYPES, load_model, load_tokenizer, pick_device, resolve_dtype
 from .utilities import UtilityConfig, make_utility
+from .utilities.base import Score
 
 # after an evaluation this long, hand its freed heap back (fragments would otherwise pile up
 # in RSS); after a short one the page faults that follow would cost more than they save
@@ -33,14 +37,31 @@ TRIM_AFTER_S = 0.5
 
 @dataclass(frozen=True)
 class EvalResult:
-    score: float
-    per_example: Optional[list[float]]
+    """The utility's Score of one candidate, where and how long it took."""
+
+    utility: Score
     seconds: float
     worker: str
-    early_exit: bool = False
-    answers: Optional[list[Any]] = None
-    parts: Optional[dict[str, float]] = None  # multitask: each part's score
-    counts: Optional[dict[str, int]] = None  # llm_judge: unparsable ratings
+
+    score = property(lambda self: self.utility.value)
+    per_example = property(lambda self: self.utility.per_example)
+    early_exit = property(lambda self: self.utility.early_exit)
+    answers = property(lambda self: self.utility.answers)
+    parts = property(lambda self: self.utility.parts)
+    counts = property(lambda self: self.utility.counts)
+
+
+def _delta_composer(ev: "Evaluator") -> Any:
+    from .delta import DeltaComposer
+
+    return DeltaComposer(ev.model, ev.layout, ev.composer.bank, ev.composer, ev.base_model)
+
+
+# candidate type name -> its composer for an evaluator (apply(candidate), restore())
+COMPOSERS: dict[str, Callable[["Evaluator"], Any]] = {
+    "coefficients": lambda ev: ev.composer,
+    "delta_merge": _delta_composer,
+}
 
 
 class Evaluator:
@@ -71,41 +92,41 @@ class Evaluator:
         self.tokenizer = load_tokenizer(base_model)
         self.model = load_model(base_model, layout, self.device, DTYPES[resolve_dtype(dtype, self.device)])
         self.composer = Composer(self.model, layout, matrix)
-        self._base_model, self._layout = base_model, layout
-        self._delta = None  # the DeltaComposer, made on the first merge
+        self.base_model, self.layout = base_model, layout
+        self._composers: dict[str, Any] = {}  # made on first use, by candidate type
+        self._active: Any = None  # the composer that wrote the model's weights last
         self.utility = make_utility(utility)
         self.engine = self.utility.engine(self.model, self.tokenizer)  # one per worker: side models load once
         self.splits = splits  # "val" (what the search optimises), "test" (held out), ...
         self.name = worker_name()
         release_free_heap()
 
-    def evaluate(self, coeffs: Sequence[float], split: str = "val", bound: Optional[float] = None,
-                 merge: Optional[dict] = None) -> EvalResult:
-        """Score coefficients (the swarm's composition), or with `merge` a delta-space merge."""
-        start = time.perf_counter()
-        if merge is not None:
-            from .delta import DeltaComposer, MergeSpec
+    def composer_for(self, candidate: Candidate) -> Any:
+        name = candidate.type_name
+        if name not in self._composers:
+            self._composers[name] = COMPOSERS[name](self)
+        return self._composers[name]
 
-            if self._delta is None:
-                self._delta = DeltaComposer(self.model, self._layout, self.composer.bank, self.composer,
-                                            self._base_model)
-            self._delta.apply(MergeSpec.from_dict(merge))
-        else:
-            if self._delta is not None:
-                self._delta.restore()
-            self.composer.apply(coeffs)
-        result = self.utility.evaluate_with(self.engine, self.splits[split], bound)
+    def evaluate(self, candidate: Any, split: str = "val", bound: Optional[float] = None) -> EvalResult:
+        """Score a candidate (or a coefficient row given as its numbers) on a split; with a
+        bound, the utility may stop early below it."""
+        start = time.perf_counter()
+        candidate = as_candidate(candidate)
+        composer = self.composer_for(candidate)
+        if self._active is not None and self._active is not composer:
+            self._active.restore()
+        composer.apply(candidate)
+        self._active = composer
+        score = self.utility.evaluate_with(self.engine, self.splits[split], bound)
         seconds = time.perf_counter() - start
         if seconds > TRIM_AFTER_S:
             release_free_heap()
-        return EvalResult(score=result.value, per_example=result.per_example, seconds=seconds, worker=self.name,
-                          early_exit=result.early_exit, answers=result.answers, parts=result.parts,
-                          counts=result.counts)
+        return EvalResult(utility=score, seconds=seconds, worker=self.name)
 
     def evaluate_many(self, jobs: Sequence[tuple]) -> list[EvalResult | str]:
         """Several evaluations in one call (the pool batches short ones); an evaluation that
         raises becomes its error line, so it does not take its neighbours down with it.
-        A job is (coeffs, split, bound) or (coeffs, split, bound, merge)."""
+        A job is (candidate, split, bound)."""
         out: list[EvalResult | str] = []
         for job in jobs:
             try:

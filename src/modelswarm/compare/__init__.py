@@ -16,7 +16,7 @@ for _mod in pkgutil.iter_modules(__path__):
         importlib.import_module(f"{__name__}.{_mod.name}")
 
 # the order of the table: the swarm, then what needs no search, the merges, the searches
-ORDER = ["model_swarms", "best_expert", "uniform_soup", "greedy_soup", "task_arithmetic", "ties", "dare_ties",
+ORDER = ["model_swarms", "model_swarms_layers", "best_expert", "uniform_soup", "greedy_soup", "task_arithmetic", "ties", "dare_ties",
          "lorahub", "cma_es", "random_search"]
 DEFAULT_METHODS = [m for m in ORDER if m in METHODS] + sorted(set(METHODS) - set(ORDER))
 

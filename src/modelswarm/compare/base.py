@@ -1,9 +1,10 @@
 """What every method of `modelswarm compare` sees: the Context, the registry, the Outcome.
 
 A method is a function `run(ctx) -> Outcome`, registered with @register(name, kind). It asks
-for validation scores only through ctx.score (coefficient rows, the swarm's composition) or
-ctx.score_merges (delta-space merges); each call counts every row it asks for, cached or
-not (the count is what the method used; the shared journal only saves time). Searches
+for validation scores only through ctx.score (candidates.py: coefficient rows, the swarm's
+composition, as a matrix or as candidates, or delta-space merges); each call counts every
+candidate it asks for, cached or not (the count is what the method used; the shared
+journal only saves time). Searches
 (kind "search") get ctx.budget evaluations and must not ask for more: asking past it
 raises BudgetExceeded. Test scoring is the runner's, after the method, and is not counted.
 
@@ -19,6 +20,8 @@ from pathlib import Path
 from typing import Any, Callable, Optional, Sequence
 
 import numpy as np
+
+from ..candidates import as_candidate, as_candidates
 
 METHODS: dict[str, "Method"] = {}
 KINDS = ("swarm", "fixed", "merge", "search")
@@ -51,13 +54,15 @@ class BudgetExceeded(RuntimeError):
 
 @dataclass
 class Outcome:
-    """A method's answer: a coefficient row or a merge spec (delta.MergeSpec.to_dict()),
-    and its validation score; info: anything worth keeping (the grid, the soup, ...)."""
+    """A method's answer (a candidate; coefficients given as numbers become a row) and its
+    validation score; info: anything worth keeping (the grid, the soup, ...)."""
 
     val: float
-    coeffs: Optional[list[float]] = None
-    merge: Optional[dict[str, Any]] = None
+    candidate: Any  # candidates.Candidate, or a coefficient row's numbers
     info: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.candidate = as_candidate(self.candidate)
 
 
 @dataclass
@@ -87,18 +92,12 @@ class Context:
             raise BudgetExceeded(f"asked for {self.used + k} evaluations, budget {self.budget}")
         self.used += k
 
-    def score(self, rows: Sequence[Sequence[float]] | np.ndarray) -> np.ndarray:
-        """Validation scores of coefficient rows (nan: failed), counted."""
-        rows = np.atleast_2d(np.asarray(rows, dtype=np.float64))
-        self._count(len(rows))
-        scores = np.array([math.nan if e.failed else e.score for e in self.evals.score(rows, "val")])
-        self.curve += scores.tolist()
-        return scores
-
-    def score_merges(self, specs: Sequence[Any]) -> np.ndarray:
-        """Validation scores of delta-space merges (delta.MergeSpec), counted."""
-        self._count(len(specs))
-        scores = np.array([math.nan if e.failed else e.score for e in self.evals.score_merges(specs, "val")])
+    def score(self, candidates: Sequence[Any] | np.ndarray) -> np.ndarray:
+        """Validation scores (nan: failed) of candidates, or of coefficient rows given as a
+        matrix (or one row), counted."""
+        cands = as_candidates(candidates)
+        self._count(len(cands))
+        scores = np.array([math.nan if e.failed else e.score for e in self.evals.score(cands, "val")])
         self.curve += scores.tolist()
         return scores
 

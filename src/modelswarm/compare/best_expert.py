@@ -10,6 +10,6 @@ def run(ctx: Context) -> Outcome:
     """The single expert with the best validation score."""
     scores = ctx.score(np.eye(ctx.n))
     i = best_of(scores)
-    return Outcome(val=float(scores[i]), coeffs=np.eye(ctx.n)[i].tolist(),
+    return Outcome(val=float(scores[i]), candidate=np.eye(ctx.n)[i].tolist(),
                    info={"expert": ctx.prep.bank.names[i],
                          "experts_val": dict(zip(ctx.prep.bank.names, scores.tolist()))})

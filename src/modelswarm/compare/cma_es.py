@@ -35,5 +35,5 @@ def run(ctx: Context) -> Outcome:
             es.tell(xs, [1e6 if np.isnan(s) else -float(s) for s in scores])
             generations += 1
     i = best_of(np.array(all_scores))
-    return Outcome(val=float(all_scores[i]), coeffs=all_rows[i].tolist(),
+    return Outcome(val=float(all_scores[i]), candidate=all_rows[i].tolist(),
                    info={"generations": generations, "popsize": es.popsize})

@@ -6,7 +6,7 @@ merge_utils.dare_ties). The masks are random: each grid point draws them from to
 generator seeded with (seed, grid index), so a point is the same merge in every worker, on
 resume and in the export. density and lambda from DENSITIES x SCALES (9 evaluations)."""
 
-from ..delta import MergeSpec
+from ..candidates import DeltaMerge
 from .base import Context, Outcome, register
 from .grid import grid_search
 
@@ -18,5 +18,5 @@ SCALES = (0.5, 1.0, 1.5)
 def run(ctx: Context) -> Outcome:
     """DARE-TIES of the expert deltas (seeded masks), density and lambda on validation."""
     grid = [(d, s) for d in DENSITIES for s in SCALES]
-    return grid_search(ctx, [MergeSpec("dare_ties", scale=s, density=d, seed=1000 * ctx.seed + k)
+    return grid_search(ctx, [DeltaMerge("dare_ties", scale=s, density=d, seed=1000 * ctx.seed + k)
                              for k, (d, s) in enumerate(grid)])

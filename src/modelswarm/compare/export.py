@@ -11,6 +11,7 @@ import json
 from pathlib import Path
 from typing import Any, Optional
 
+from ..candidates import Candidate, CoefficientRow, DeltaMerge
 from ..errors import UserError
 from ..io import atomic_write_dir
 from ..state import RunDir
@@ -42,29 +43,30 @@ def export_compare(compare_dir: Path, out: Optional[Path] = None, method: Option
     rd.check_experts(bank.names)
     target = Path(out or rd.path / "export" / f"{row['method']}-seed{row['seed']}")
     extra = {"compare": cfg.name, "method": row["method"], "seed": row["seed"]}
-    if row["coeffs"] is not None:
-        export_particle(target, bank, row["coeffs"], cfg.base_model, score=row["val"], extra=extra)
+    candidate = Candidate.from_json(row)
+    if isinstance(candidate, CoefficientRow):
+        export_particle(target, bank, candidate.coeffs, cfg.base_model, score=row["val"], extra=extra)
     else:
-        export_delta_merge(target, bank, row["merge"], cfg.base_model, {**extra, "val": row["val"]})
+        export_delta_merge(target, bank, candidate, cfg.base_model, {**extra, "val": row["val"]})
     return target, row
 
 
-def export_delta_merge(out: Path, bank, merge: dict[str, Any], base_model: str, extra: dict[str, Any]) -> Path:
+def export_delta_merge(out: Path, bank, merge: DeltaMerge, base_model: str, extra: dict[str, Any]) -> Path:
     import torch
 
     from ..compose import Composer
-    from ..delta import DeltaComposer, MergeSpec
+    from ..delta import DeltaComposer
     from ..models import load_model, load_tokenizer
 
     model = load_model(base_model, bank.layout, torch.device("cpu"), torch.float32)
     composer = Composer(model, bank.layout, bank.matrix)
-    DeltaComposer(model, bank.layout, composer.bank, composer, base_model).apply(MergeSpec.from_dict(merge))
+    DeltaComposer(model, bank.layout, composer.bank, composer, base_model).apply(merge)
     if bank.layout.kind == "lora":
         model = model.merge_and_unload()  # A = B = 0: merging the branch adds nothing
     for p in model.parameters():  # views into the composer's one buffer would look tied to save_pretrained
         p.data = p.data.clone()
     tok = load_tokenizer(base_model)
-    info = {"experts": list(bank.names), "merge": merge, "kind": bank.layout.kind, **extra}
+    info = {"experts": list(bank.names), "merge": merge.to_dict(), "kind": bank.layout.kind, **extra}
 
     def fill(tmp: Path) -> None:
         model.save_pretrained(tmp)

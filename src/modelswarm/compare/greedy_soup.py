@@ -23,5 +23,5 @@ def run(ctx: Context) -> Outcome:
         tried.append({"add": ctx.prep.bank.names[j], "val": s, "kept": bool(s >= best)})
         if s >= best:  # Wortsman: "if the held-out accuracy does not decrease"
             soup, best = soup + [j], s
-    return Outcome(val=best, coeffs=eye[soup].mean(axis=0).tolist(),
+    return Outcome(val=best, candidate=eye[soup].mean(axis=0).tolist(),
                    info={"soup": [ctx.prep.bank.names[i] for i in soup], "steps": tried})

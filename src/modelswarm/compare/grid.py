@@ -5,12 +5,12 @@ the pool. Ties go to the first point of the grid."""
 
 from __future__ import annotations
 
-from ..delta import MergeSpec
+from ..candidates import DeltaMerge
 from .base import Context, Outcome, best_of
 
 
-def grid_search(ctx: Context, specs: list[MergeSpec]) -> Outcome:
-    scores = ctx.score_merges(specs)
+def grid_search(ctx: Context, specs: list[DeltaMerge]) -> Outcome:
+    scores = ctx.score(specs)
     i = best_of(scores)
-    return Outcome(val=float(scores[i]), merge=specs[i].to_dict(),
+    return Outcome(val=float(scores[i]), candidate=specs[i],
                    info={"grid": [{**s.to_dict(), "val": float(v)} for s, v in zip(specs, scores)]})

@@ -65,5 +65,5 @@ def run(ctx: Context) -> Outcome:
             opt.tell(c, value)
             if value < best[0]:
                 best = (value, row, s)
-    return Outcome(val=float(best[2]), coeffs=best[1].tolist(),
+    return Outcome(val=float(best[2]), candidate=best[1].tolist(),
                    info={"optimizer": opt.name if hasattr(opt, "name") else "NGOpt", "loss": best[0]})

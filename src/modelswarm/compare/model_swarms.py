@@ -14,6 +14,8 @@ would only slow the table down."""
 from __future__ import annotations
 
 import math
+from pathlib import Path
+from typing import Any, Optional
 
 from ..state import RunDir
 from .base import Context, Outcome, register
@@ -22,14 +24,22 @@ from .base import Context, Outcome, register
 @register("model_swarms", "swarm")
 def run(ctx: Context) -> Outcome:
     """Model Swarms (PSO over the experts' coefficients)."""
+    return swarm_outcome(ctx, "model_swarms", ctx.swarm_run)
+
+
+def swarm_outcome(ctx: Context, method: str, existing: Optional[Path] = None, **swarm: Any) -> Outcome:
+    """Run (or resume) the search as COMPARE_DIR/<method>-seed<S> with the config's swarm
+    section updated by `swarm`, or read an existing run directory; its answer and count."""
     from ..coordinator import Prepared, run_swarm
 
-    if ctx.swarm_run is not None:
-        rd = RunDir(ctx.swarm_run)
+    if existing is not None:
+        rd = RunDir(existing)
         summary = rd.read_json(rd.summary_file)
     else:
-        name = f"model_swarms-seed{ctx.seed}"
+        name = f"{method}-seed{ctx.seed}"
         cfg = ctx.prep.config.replace(runs_dir=str(ctx.dir), name=name, seed=ctx.seed)
+        if swarm:
+            cfg = cfg.replace(swarm=cfg.swarm.replace(**swarm))
         val_only = {split: ex for split, ex in ctx.prep.splits.items() if split != "test"}
         prep = Prepared(cfg, ctx.prep.bank, val_only, ctx.prep.config_path)
         rd = RunDir(ctx.dir / name)
@@ -38,6 +48,6 @@ def run(ctx: Context) -> Outcome:
     ctx.used = len(search)
     ctx.curve = [math.nan if e.failed else e.score for e in search]
     test = summary.get("baselines", {}).get("test", {}).get("global best")
-    return Outcome(val=float(summary["best"]["score"]), coeffs=list(summary["best"]["coefficients"]),
+    return Outcome(val=float(summary["best"]["score"]), candidate=list(summary["best"]["coefficients"]),
                    info={"run_dir": str(rd.path), "iterations": summary["iterations"], "test": test,
                          "seconds": summary.get("elapsed_s")})

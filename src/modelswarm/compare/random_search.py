@@ -18,4 +18,4 @@ def run(ctx: Context) -> Outcome:
     rows = np.random.default_rng(ctx.seed).uniform(-BOUND, BOUND, size=(ctx.remaining, ctx.n))
     scores = ctx.score(rows)
     i = best_of(scores)
-    return Outcome(val=float(scores[i]), coeffs=rows[i].tolist())
+    return Outcome(val=float(scores[i]), candidate=rows[i].tolist())

@@ -25,6 +25,7 @@ from typing import Any, Callable, Optional, Sequence
 
 import numpy as np
 
+from ..candidates import Candidate, row_fields
 from ..errors import UserError
 from ..io import atomic_write_json
 from ..lock import RunLock
@@ -152,7 +153,7 @@ def _run_method(prep, evals, pool, rd, name, seed, budget, swarm_run, log) -> di
         raise RuntimeError(f"{name} used {ctx.used} evaluations of its budget {budget}")
     row = {"method": name, "kind": method.kind, "seed": seed, "seeded": method.seeded, "budget": budget,
            "val": _num(outcome.val), "evaluations": ctx.used, "computed": evals.computed - computed0,
-           "seconds": round(seconds, 2), "coeffs": outcome.coeffs, "merge": outcome.merge,
+           "seconds": round(seconds, 2), **row_fields(outcome.candidate),
            "curve": [_num(x) for x in ctx.curve], "info": outcome.info}
     if name == "model_swarms" and outcome.info.get("test") is not None:
         row["test"] = outcome.info["test"]
@@ -162,20 +163,12 @@ def _run_method(prep, evals, pool, rd, name, seed, budget, swarm_run, log) -> di
 
 
 def _score_test(prep, evals, rd: RunDir, rows: list[dict[str, Any]]) -> None:
-    """Each answer on the test split, in one batch per composition path; not counted."""
-    from ..delta import MergeSpec
-
+    """Each answer on the test split, in one batch; not counted."""
     if "test" not in prep.splits:
         return
     todo = [r for r in rows if "test" not in r]
-    coeff_rows = [r for r in todo if r["coeffs"] is not None]
-    merge_rows = [r for r in todo if r["merge"] is not None]
-    if coeff_rows:
-        for r, ev in zip(coeff_rows, evals.score(np.array([r["coeffs"] for r in coeff_rows]), "test")):
-            r["test"] = _num(math.nan if ev.failed else ev.score)
-    if merge_rows:
-        specs = [MergeSpec.from_dict(r["merge"]) for r in merge_rows]
-        for r, ev in zip(merge_rows, evals.score_merges(specs, "test")):
+    if todo:
+        for r, ev in zip(todo, evals.score([Candidate.from_json(r) for r in todo], "test")):
             r["test"] = _num(math.nan if ev.failed else ev.score)
     for r in todo:
         _save_row(rd, r)

@@ -6,7 +6,7 @@ W0 (PEFT's merge_utils.ties, checked against a direct computation in the tests).
 and lambda are picked on validation from DENSITIES x SCALES (9 evaluations); the paper's
 default is density 0.2 with lambda near 1."""
 
-from ..delta import MergeSpec
+from ..candidates import DeltaMerge
 from .base import Context, Outcome, register
 from .grid import grid_search
 
@@ -17,4 +17,4 @@ SCALES = (0.5, 1.0, 1.5)
 @register("ties", "merge")
 def run(ctx: Context) -> Outcome:
     """TIES-Merging of the expert deltas, density and lambda on validation."""
-    return grid_search(ctx, [MergeSpec("ties", scale=s, density=d) for d in DENSITIES for s in SCALES])
+    return grid_search(ctx, [DeltaMerge("ties", scale=s, density=d) for d in DENSITIES for s in SCALES])

@@ -12,4 +12,4 @@ from .base import Context, Outcome, register
 def run(ctx: Context) -> Outcome:
     """Every expert weighted 1/n."""
     row = np.full(ctx.n, 1.0 / ctx.n)
-    return Outcome(val=float(ctx.score(row)[0]), coeffs=row.tolist())
+    return Outcome(val=float(ctx.score(row)[0]), candidate=row.tolist())
