@@ -22,10 +22,12 @@ import numpy as np
 
 from .baselines import zero_is_base
 from .config import Config
+from .dispatch import run_jobs
 from .errors import UserError
 from .experts import ExpertBank, check_against_base, load_bank
+from .jobs import Failure, Job
 from .lock import RunLock
-from .pool import ClusterLost, EvaluatorPool, Failure, Job, init_ray
+from .pool import ClusterLost, EvaluatorPool, init_ray
 from .progress import Progress
 from .report import finish
 from .state import Evaluation, RunDir, coeff_hash, merge_hash
@@ -165,7 +167,7 @@ class Evaluations:
                     out[i] = ev
                     self.watcher.evaluation(particles[i], ev.worker, ev.error, parts=ev.parts, counts=ev.counts)
 
-            self.pool.run(jobs, done)
+            run_jobs(self.pool, jobs, done)
         return out  # type: ignore[return-value]
 
     def _record(self, job: Job, result, **head: Any) -> Evaluation:
@@ -209,7 +211,7 @@ class Evaluations:
                     out[i] = ev
                     self.watcher.evaluation(i, ev.worker, ev.error)
 
-            self.pool.run(jobs, done)
+            run_jobs(self.pool, jobs, done)
         return out  # type: ignore[return-value]
 
     def shutdown(self) -> None:
