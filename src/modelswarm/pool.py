@@ -1,5 +1,5 @@
 """A pool of Ray evaluator actors: started, placed on the cluster's nodes, replaced when
-lost, dropped when the cluster has no room for them.
+lost, dropped when the cluster has no room for them, added when it has room again.
 
 Each actor holds the base model and the expert bank (shared via the object store). The pool
 keeps one `Slot` per actor; how jobs travel to the actors, with timeouts, re-dispatch and
@@ -10,7 +10,9 @@ Nodes: an actor lost with its node (the node is marked dead, or the actor stays 
 does not count against its job's retries. Its replacement gets work only once it has
 started; while replacements wait for a place, the pool checks what the live nodes can hold,
 and when every place is taken it drops the waiting ones: the pool shrinks, with a message.
-With no actor left and no room for one, `ClusterLost` stops the run.
+With no actor left and no room for one, `ClusterLost` stops the run. A pool below its size
+looks again when the live nodes change (a node joins, or comes back under a new id), every
+few seconds at most: it starts actors on the room they offer, up to its size, with a message.
 """
 
 from __future__ import annotations
@@ -79,6 +81,7 @@ class EvaluatorPool:
         chunk_target_s: float = 0.05,
         notify: Optional[Callable[[str], None]] = None,
         verdict_s: float = 10.0,
+        regrow_s: float = 5.0,
     ):
         import ray
 
@@ -103,9 +106,12 @@ class EvaluatorPool:
         self._gone_nodes: set[str] = set()
         self._start_deaths = 0
         self._checked = 0.0
+        self.regrow_s = regrow_s  # how often a pool below its size looks at the cluster's nodes
+        self._looked = 0.0
         self.restarted = 0
         self.slots: list[Slot] = [self._spawn() for _ in range(workers)]
         self._wait_ready()
+        self._nodes_seen = cluster.live_nodes(ray.nodes())
 
     # --- what the loop uses ---------------------------------------------------------------
 
@@ -122,8 +128,9 @@ class EvaluatorPool:
 
     def tend(self) -> None:
         """One look at the cluster between the loop's steps: drop starting actors that have
-        no place (every second at most)."""
+        no place (every second at most), and grow back where nodes have joined."""
         self._check_placement()
+        self._grow()
 
     def settle(self, slot: Slot) -> None:
         """A starting actor's first call came back: it is ready, or it failed to start."""
@@ -225,6 +232,25 @@ class EvaluatorPool:
 
     def _node_alive(self, node: str) -> bool:
         return cluster.alive(self._ray.nodes(), node)
+
+    def _grow(self) -> None:
+        """Below its size, start actors on the room of nodes that joined. Never waits: a new
+        actor gets work once it has started, and one that finds no place is dropped like a
+        replacement."""
+        now = time.monotonic()
+        if len(self.slots) >= self.workers or now - self._looked < self.regrow_s:
+            return
+        self._looked = now
+        nodes = self._ray.nodes()
+        seen = cluster.live_nodes(nodes)
+        if seen == self._nodes_seen:  # nothing joined: the room is what the pool last measured
+            return
+        self._nodes_seen = seen
+        room = min(self.workers, cluster.capacity(nodes, self._options["num_cpus"], self._options["num_gpus"]))
+        added = int(room) - len(self.slots)
+        if added > 0:
+            self.slots.extend(self._spawn() for _ in range(added))
+            self.notify(f"the cluster has room again: the pool grows to {len(self.slots)} of {self.workers} workers")
 
     def _check_placement(self, at_start: bool = False) -> None:
         """Drop starting actors the cluster has no place for. Every second at most."""
