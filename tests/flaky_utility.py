@@ -6,6 +6,8 @@ entries). Directives ride on the first validation example:
   bad: [weight sums] particles with these sums fail every time, by `mode`:
        raise (an exception) or exit (the worker process dies)
   nan: return NaN for everything
+  hold: a path; while that file exists, every evaluation waits, touching `<hold>.<pid>` (so
+       a test sees which workers are evaluating)
 """
 
 import os
@@ -25,5 +27,8 @@ def score(model, tokenizer, examples):
         if ctl.get("mode") == "exit":
             os._exit(1)
         raise RuntimeError("this particle always fails")
+    while ctl.get("hold") and os.path.exists(ctl["hold"]):
+        open(f"{ctl['hold']}.{os.getpid()}", "w").close()
+        time.sleep(0.05)
     time.sleep(ctl.get("sleep", 0.0))
     return value

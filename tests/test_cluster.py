@@ -11,6 +11,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Callable
 
 import pytest
 
@@ -208,6 +209,68 @@ def test_a_lost_node_shrinks_the_pool_and_no_room_left_stops_the_run_resumably(w
     cluster.add_node("d")
     r = cli("resume", run_dir, "--address", cluster.address, "--no-live", env=cluster.env)
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
+    assert json.loads((run_dir / "state.json").read_text())["swarm"] == ref_state
+    summary = json.loads((run_dir / "summary.json").read_text())
+    for key in ("best", "top_k", "history", "iterations", "personal_bests"):
+        assert summary[key] == ref_summary[key], key
+
+
+def test_a_node_that_joins_after_a_loss_brings_the_pool_back_to_full_size(world, cluster, tmp_path):
+    """Workers on nodes b and c. Node b dies mid-run and the pool shrinks to one; node d
+    joins: the pool grows back to two, with a line saying so, and d's worker takes work. The
+    run ends in the state of an undisturbed run."""
+    cluster.start_head(0)
+    cluster.add_node("b")
+    cluster.add_node("c")
+    shutil.copy(HERE / "flaky_utility.py", tmp_path / "flaky_utility.py")
+    hold = tmp_path / "hold"  # while it exists, every evaluation waits (the run cannot end before d is up)
+    ctl = tmp_path / "ctl.jsonl"
+    ctl.write_text(json.dumps({"sleep": 0.3, "hold": str(hold)}) + "\n")
+    over = dict(utility={"kind": "python", "data": str(ctl), "function": "flaky_utility:score", "test_data": None},
+                swarm={"size": 8, "max_iterations": 3, "patience": 3}, workers={"count": 2, "num_cpus": 1})
+    runs = tmp_path / "runs"
+
+    def start(name: str) -> tuple[subprocess.Popen, Path, Path]:
+        cfg = write_config(tmp_path / f"{name}.yaml", world, runs, name=name, **over)
+        out = tmp_path / f"{name}.out"
+        proc = subprocess.Popen([sys.executable, "-m", "modelswarm.cli", "run", str(cfg), "--address",
+                                 cluster.address, "--no-live"], stdout=open(out, "w"),
+                                stderr=open(tmp_path / f"{name}.err", "w"), env=cluster.env)
+        return proc, runs / name, out
+
+    def said(name: str) -> str:
+        return (tmp_path / f"{name}.out").read_text()[-2000:] + (tmp_path / f"{name}.err").read_text()[-3000:]
+
+    def wait_for(proc: subprocess.Popen, what: Callable[[], bool], timeout: float = 300) -> None:
+        deadline = time.monotonic() + timeout
+        while not what():
+            assert proc.poll() is None and time.monotonic() < deadline, said("back")
+            time.sleep(0.05)
+
+    proc, ref_dir, _ = start("ref")
+    assert proc.wait(timeout=600) == 0, said("ref")
+    ref_state = json.loads((ref_dir / "state.json").read_text())["swarm"]
+    ref_summary = json.loads((ref_dir / "summary.json").read_text())
+
+    proc, run_dir, out = start("back")
+    at_kill = wait_for_lines(proc, run_dir, 3)  # several of the first 8 evaluations left: work for d too
+    hold.touch()
+    cluster.kill_node("b")
+    wait_for(proc, lambda: "the pool goes on with 1" in out.read_text())
+    for marker in tmp_path.glob("hold.*"):  # the held evaluations mark their worker's pid
+        marker.unlink()
+    cluster.add_node("d")
+    wait_for(proc, lambda: "the pool grows to 2 of 2 workers" in out.read_text())
+    wait_for(proc, lambda: len(list(tmp_path.glob("hold.*"))) == 2)  # c's worker and d's are evaluating
+    released = len(journal(run_dir))
+    hold.unlink()
+    assert proc.wait(timeout=600) == 0, said("back")
+
+    lines = journal(run_dir)
+    assert not [e for e in lines if e["error"]]
+    before = {e["worker"].split("/")[0] for e in lines[:at_kill]}
+    after = {e["worker"].split("/")[0] for e in lines[released:]}
+    assert len(after) == 2 and after - before, f"after d joined, workers on {after}; before the kill, {before}"
     assert json.loads((run_dir / "state.json").read_text())["swarm"] == ref_state
     summary = json.loads((run_dir / "summary.json").read_text())
     for key in ("best", "top_k", "history", "iterations", "personal_bests"):

@@ -1,6 +1,5 @@
 """Nothing finished is lost or recomputed: kills, crashes, dead workers, bad scores."""
 
-import collections
 import json
 import os
 import random
@@ -19,7 +18,8 @@ import pytest
 from modelswarm.compose import compose_numpy
 from modelswarm.config import load_config
 from modelswarm.coordinator import prepare, run_swarm, start_pool
-from modelswarm.pool import Failure, Job
+from modelswarm.dispatch import run_jobs
+from modelswarm.jobs import Failure, Job
 from modelswarm.state import RunDir
 from modelswarm.worker import EvalResult
 
@@ -52,7 +52,7 @@ def test_a_killed_worker_is_replaced_and_its_job_redispatched(world, ray_session
         rows = [tuple(r) for r in np.random.default_rng(0).normal(size=(6, 3))]
         results = {}
         threading.Timer(0.6, lambda: os.kill(victim, signal.SIGKILL)).start()
-        pool.run([Job(i, r) for i, r in enumerate(rows)], lambda job, res, actor: results.__setitem__(job.key, res))
+        run_jobs(pool, [Job(i, r) for i, r in enumerate(rows)], lambda job, res, actor: results.__setitem__(job.key, res))
         assert pool.restarted >= 1
         assert all(isinstance(results[i], EvalResult) for i in range(6))
         for i, r in enumerate(rows):
@@ -71,13 +71,9 @@ def test_short_evaluations_share_calls_but_a_failing_one_fails_alone(world, ray_
                             workers={"count": 2, "max_retries": 1})
     pool = start_pool(prepare(load_config(cfg_path), cfg_path))
     try:
-        pool._recent.extend([0.001] * 8)  # as after a few short evaluations: several jobs per call
-        queue = collections.deque(Job(i, r) for i, r in enumerate(rows))
-        first = pool._chunk(queue, set(), 0, 0)
-        second = pool._chunk(queue, set(), 0, len(first))
-        assert len(first) == len(second) == 4  # each of the 2 actors its share, the first served no more
+        pool.recent.extend([0.001] * 8)  # as after a few short evaluations: several jobs per call (test_batching)
         results = {}
-        pool.run([Job(i, r) for i, r in enumerate(rows)], lambda job, res, actor: results.__setitem__(job.key, res))
+        run_jobs(pool, [Job(i, r) for i, r in enumerate(rows)], lambda job, res, actor: results.__setitem__(job.key, res))
         assert isinstance(results[2], Failure) and results[2].attempts == 2
         assert all(isinstance(results[i], EvalResult) for i in range(8) if i != 2)
     finally:

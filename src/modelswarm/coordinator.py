@@ -23,10 +23,12 @@ import numpy as np
 from .baselines import zero_is_base
 from .candidates import as_candidates
 from .config import Config
+from .dispatch import run_jobs
 from .errors import UserError
 from .experts import ExpertBank, check_against_base, load_bank
+from .jobs import Failure, Job
 from .lock import RunLock
-from .pool import ClusterLost, EvaluatorPool, Failure, Job, init_ray
+from .pool import ClusterLost, EvaluatorPool, init_ray
 from .progress import Progress
 from .report import finish
 from .state import Evaluation, RunDir
@@ -169,7 +171,7 @@ class Evaluations:
                     out[i] = ev
                     self.watcher.evaluation(particles[i], ev)
 
-            self.pool.run(jobs, done)
+            run_jobs(self.pool, jobs, done)
         return out  # type: ignore[return-value]
 
     def _record(self, job: Job, result, iteration: Optional[int], particle: int) -> Evaluation:
