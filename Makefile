@@ -1,4 +1,5 @@
 # The two commands the README promises:  make demo   and   make test
+# (make test: every test not marked slow, a few minutes; make test-slow: the rest; CI runs both)
 VENV ?= .venv
 PY := $(VENV)/bin/python
 VENV_MIN ?= .venv-min
@@ -20,7 +21,7 @@ MIN_SLOW_TESTS := tests/test_end_to_end.py::test_cli_run_status_export_eval \
 	tests/test_end_to_end.py::test_cli_plan_is_a_dry_run \
 	tests/test_reliability.py::test_a_killed_worker_is_replaced_and_its_job_redispatched
 
-.PHONY: setup test demo compare tiny test-min check-wheels check-dist clean
+.PHONY: setup test test-slow demo compare tiny test-min check-wheels check-dist clean
 
 setup: $(VENV)/.installed
 
@@ -35,9 +36,15 @@ $(VENV)/.installed: pyproject.toml | $(PY)
 	touch $@
 
 # pytest exits 5 when it collected no tests: that must fail, not pass silently
-test: setup
-	$(PY) -m pytest -q; rc=$$?; \
+PYTEST = $(PY) -m pytest -q -m $(1); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests" >&2; exit 1; fi; exit $$rc
+
+test: setup
+	$(call PYTEST,'not slow')
+
+# the end-to-end tests (Ray runs, compare, killed workers): .ci/run runs them after make test
+test-slow: setup
+	$(call PYTEST,slow)
 
 demo: setup
 	$(VENV)/bin/modelswarm demo

@@ -157,7 +157,8 @@ def export(
     inside = merged or rd.path.resolve() in Path(target).resolve().parents
     with RunLock(rd.path) if inside else contextlib.nullcontext():  # not beside a live run's own writes
         with no_space(target, "free some space, then export again"):
-            export_particle(target, bank, coeffs, cfg.base_model, score=score, extra={"run": cfg.name, "rank": rank})
+            export_particle(target, bank, coeffs, cfg.base_model, score=score,
+                            extra={"run": cfg.name, "rank": rank}, config=cfg)
         console.print(f"wrote {target} (score {score:.4f})")
         if merged:
             from .export import export_merged
@@ -170,15 +171,21 @@ def export(
 def verify(
     run_dir: Path = typer.Argument(..., help="a finished run"),
     merged: bool = typer.Option(False, "--merged", help="check RUN_DIR/merged instead of best/"),
+    dtype: Optional[str] = typer.Option(None, "--dtype", help="also re-score in this dtype (float32, bfloat16, "
+                                                              "float16) and report the difference"),
 ) -> None:
     """Load best/ the way other tools do (PEFT / transformers), re-score, compare with the run."""
-    from .verify import verify_run
+    from .verify import check_dtype, rescore_in_dtype, verify_run
 
     ok = True
-    for split, recorded, score, equal in verify_run(run_dir, merged):
+    check_dtype(dtype)
+    rows = verify_run(run_dir, merged)
+    for split, recorded, score, equal in rows:
         mark = "ok" if equal else ("differs (merged weights round differently)" if merged else "MISMATCH")
         console.print(f"{split}: recorded {recorded:.6f}, re-scored {score:.6f}: {mark}")
         ok &= equal or merged
+    for line in rescore_in_dtype(run_dir, dtype, rows, merged) if dtype else []:
+        console.print(line)
     if not ok:
         raise typer.Exit(1)
 

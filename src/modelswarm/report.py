@@ -11,6 +11,7 @@ from rich.table import Table
 
 from . import analysis
 from .baselines import baseline_table, json_number, zero_is_base
+from .card import add_scores
 from .export import export_particle
 from .io import atomic_write_json
 
@@ -19,8 +20,11 @@ def finish(prep, rd, swarm, evals, elapsed_s: float) -> dict[str, Any]:
     config, bank = prep.config, prep.bank
     with rd.writing(rd.best_dir):
         export_particle(rd.best_dir, bank, swarm.g, config.base_model, score=swarm.g_score,
-                        extra={"run": config.name, "iterations": swarm.iteration, "utility": config.utility.kind})
+                        extra={"run": config.name, "iterations": swarm.iteration, "utility": config.utility.kind},
+                        config=config)
     table = baseline_table(prep, evals, {"global best": swarm.g})
+    with rd.writing(rd.best_dir):  # the test score, known only now, into the card
+        add_scores(rd.best_dir, test=table.get("test", {}).get("global best"))
     summary = {
         "name": config.name,
         "status": "finished",

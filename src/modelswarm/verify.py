@@ -43,16 +43,20 @@ def score_checkpoint(config: Config, target: Path, split: str = "val") -> float:
     return score_splits(config, target, [split])[split]
 
 
-def score_splits(config: Config, target: Path, splits: list[str]) -> dict[str, float]:
-    """Load the checkpoint once and score it on each split ("val", "test")."""
+def run_dtype(config: Config) -> str:
+    """The dtype a re-score uses by default: the run's, resolved here (the CPU) as it does for `auto`."""
+    return resolve_dtype(config.workers.dtype, torch.device("cpu"))
+
+
+def score_splits(config: Config, target: Path, splits: list[str], dtype: Optional[str] = None) -> dict[str, float]:
+    """Load the checkpoint once and score it on each split ("val", "test"); dtype: the run's when unset."""
     utility = make_utility(config.utility)
     utility.check()
     examples = {s: utility.load_split(s) for s in splits}
     if any(ex is None for ex in examples.values()):
         raise UserError("utility.test_data", "is not set in the config")
-    # in the dtype the run scored in, so that an unmerged adapter scores exactly as it did there
-    dtype = DTYPES[resolve_dtype(config.workers.dtype, torch.device("cpu"))]
-    model = load_checkpoint(config.base_model, target, dtype)
+    # by default in the dtype the run scored in, so that an unmerged adapter scores exactly as it did there
+    model = load_checkpoint(config.base_model, target, DTYPES[dtype or run_dtype(config)])
     tok = load_tokenizer(config.base_model)
     return {s: utility.score(model, tok, ex).value for s, ex in examples.items()}
 
@@ -81,3 +85,26 @@ def verify_run(run_dir: Path, merged: bool = False) -> list[tuple[str, float, fl
         rows.append(("test", summary["baselines"]["test"]["global best"]))
     scores = score_splits(config, target, [split for split, _ in rows])
     return [(split, recorded, scores[split], scores[split] == recorded) for split, recorded in rows]
+
+
+def check_dtype(dtype: Optional[str]) -> bool:
+    """True, or a UserError for a dtype --dtype does not know (before minutes of scoring)."""
+    if dtype is not None and dtype not in DTYPES:
+        raise UserError("--dtype", f"is {dtype!r}; one of {', '.join(DTYPES)}")
+    return True
+
+
+def rescore_in_dtype(run_dir: Path, dtype: str, rows: list[tuple[str, float, float, bool]],
+                     merged: bool = False) -> list[str]:
+    """Re-score the same checkpoint in another dtype (the one a user deploys in): one line per
+    split with both dtypes' scores and the difference. rows: verify_run's, in the run's dtype."""
+    from .state import RunDir
+
+    check_dtype(dtype)
+    rd = RunDir(run_dir)
+    config = rd.load_config()
+    target = rd.path / "merged" if merged else rd.best_dir
+    scores = score_splits(config, target, [split for split, *_ in rows], dtype)
+    mine = run_dtype(config)
+    return [f"{split}: {mine} {rescored:.6f}, {dtype} {scores[split]:.6f}, difference "
+            f"{scores[split] - rescored:+.6f}" for split, _, rescored, _ in rows]

@@ -11,6 +11,7 @@ import json
 from pathlib import Path
 from typing import Any, Optional
 
+from ..card import run_provenance, write_card
 from ..errors import UserError
 from ..io import atomic_write_dir
 from ..state import RunDir
@@ -41,11 +42,12 @@ def export_compare(compare_dir: Path, out: Optional[Path] = None, method: Option
     bank = load_bank(cfg.experts)
     rd.check_experts(bank.names)
     target = Path(out or rd.path / "export" / f"{row['method']}-seed{row['seed']}")
-    extra = {"compare": cfg.name, "method": row["method"], "seed": row["seed"]}
+    extra = {"compare": cfg.name, "method": row["method"], "seed": row["seed"], "test": row.get("test")}
     if row["coeffs"] is not None:
-        export_particle(target, bank, row["coeffs"], cfg.base_model, score=row["val"], extra=extra)
+        export_particle(target, bank, row["coeffs"], cfg.base_model, score=row["val"], extra=extra, config=cfg)
     else:
-        export_delta_merge(target, bank, row["merge"], cfg.base_model, {**extra, "val": row["val"]})
+        export_delta_merge(target, bank, row["merge"], cfg.base_model,
+                           {**extra, "val": row["val"], **run_provenance(cfg)})
     return target, row
 
 
@@ -70,6 +72,7 @@ def export_delta_merge(out: Path, bank, merge: dict[str, Any], base_model: str, 
         model.save_pretrained(tmp)
         tok.save_pretrained(tmp)
         (tmp / "modelswarm.json").write_text(json.dumps(info, indent=2) + "\n")
+        write_card(tmp, info, Path(out))
 
     atomic_write_dir(Path(out), fill)
     return Path(out)
