@@ -34,14 +34,22 @@ def card_of(path: Path) -> tuple[dict, str]:
 
 
 @pytest.fixture(scope="module")
-def run(world, tmp_path_factory):
+def small_world(tmp_path_factory) -> dict[str, Path]:
+    """The tiny world with briefly trained experts: these tests read files, not skills."""
+    from modelswarm.tiny import build_world
+
+    return build_world(tmp_path_factory.mktemp("small_world"), n_val=16, n_test=16, steps=10)
+
+
+@pytest.fixture(scope="module")
+def run(small_world, tmp_path_factory):
     """A finished run directory (config, experts, best/, summary.json) scored in float32."""
     tmp = tmp_path_factory.mktemp("card")
-    cfg = load_config(write_config(tmp / "c.yaml", world, tmp / "runs", name="carded", base_model_id=HUB_ID,
+    cfg = load_config(write_config(tmp / "c.yaml", small_world, tmp / "runs", name="carded", base_model_id=HUB_ID,
                                    workers={"dtype": "float32"}))
     bank = load_bank(cfg.experts)
     rd = RunDir(cfg.run_dir)
-    rd.create(cfg, tuple(bank.names), tuple(str(world["experts"] / n) for n in bank.names))
+    rd.create(cfg, tuple(bank.names), tuple(str(small_world["experts"] / n) for n in bank.names))
     coeffs = [0.6, 0.3, 0.1][: len(bank.names)]
     export_particle(rd.best_dir, bank, coeffs, cfg.base_model, extra={"run": cfg.name}, config=cfg)
     scores = score_splits(cfg, rd.best_dir, ["val", "test"])
@@ -71,7 +79,7 @@ def test_the_model_card_has_front_matter_recipe_scores_dtype_and_loading_lines(r
     assert f'AutoTokenizer.from_pretrained("{HUB_ID}")' in body
 
 
-def test_modelswarm_json_records_versions_dtype_seed_and_data_checksums(run, world):
+def test_modelswarm_json_records_versions_dtype_seed_and_data_checksums(run, small_world):
     import peft
     import torch
     import transformers
@@ -84,7 +92,7 @@ def test_modelswarm_json_records_versions_dtype_seed_and_data_checksums(run, wor
     assert info["versions"] == {"torch": torch.__version__, "transformers": transformers.__version__,
                                 "peft": peft.__version__}
     for split in ("val", "test"):
-        f = world[split]
+        f = small_world[split]
         assert info["data_sha256"][str(f)] == hashlib.sha256(Path(f).read_bytes()).hexdigest()
     assert info["test"] == scores["test"]
 
