@@ -163,3 +163,14 @@ def test_an_unknown_dtype_is_refused_before_any_scoring():
     assert check_dtype(None) and check_dtype("float16")
     with pytest.raises(UserError):
         check_dtype("int8")
+
+
+def test_re_exporting_the_global_best_keeps_the_test_score_the_run_recorded(tmp_path):
+    from modelswarm.card import recorded_scores
+
+    summary = tmp_path / "summary.json"
+    summary.write_text(json.dumps({"best": {"coefficients": [0.5, 0.25]},
+                                   "baselines": {"test": {"global best": 0.375}}}))
+    assert recorded_scores(summary, [0.5, 0.25]) == {"test": 0.375}
+    assert recorded_scores(summary, [0.5, 0.0]) == {}  # another particle: its test score is not known
+    assert recorded_scores(tmp_path / "none.json", [0.5, 0.25]) == {}

@@ -163,6 +163,17 @@ def write_card(out_dir: Path, info: dict[str, Any], final_dir: Optional[Path] = 
     return out_dir / CARD
 
 
+def recorded_scores(summary_file: Path, coeffs) -> dict[str, float]:
+    """The test score a finished run recorded for these coefficients (its global best), so that
+    re-exporting best/ keeps it in the card."""
+    if not Path(summary_file).is_file():
+        return {}
+    summary = json.loads(Path(summary_file).read_text())
+    test = summary.get("baselines", {}).get("test", {}).get("global best")
+    same = [float(c) for c in coeffs] == [float(c) for c in summary.get("best", {}).get("coefficients", [])]
+    return {"test": test} if same and test is not None else {}
+
+
 def add_scores(out_dir: Path, **scores: Optional[float]) -> None:
     """Scores known only after the export (the test split at the end of a run): into
     modelswarm.json and the card."""

@@ -136,6 +136,7 @@ def export(
     if method is not None or seed is not None:
         raise UserError(run_dir, "--method and --seed are for a compare directory (one with compare.json)")
 
+    from .card import recorded_scores
     from .experts import load_bank
     from .export import export_particle
     from .lock import RunLock
@@ -157,8 +158,8 @@ def export(
     inside = merged or rd.path.resolve() in Path(target).resolve().parents
     with RunLock(rd.path) if inside else contextlib.nullcontext():  # not beside a live run's own writes
         with no_space(target, "free some space, then export again"):
-            export_particle(target, bank, coeffs, cfg.base_model, score=score,
-                            extra={"run": cfg.name, "rank": rank}, config=cfg)
+            extra = {"run": cfg.name, "rank": rank, **recorded_scores(rd.summary_file, coeffs)}
+            export_particle(target, bank, coeffs, cfg.base_model, score=score, extra=extra, config=cfg)
         console.print(f"wrote {target} (score {score:.4f})")
         if merged:
             from .export import export_merged
