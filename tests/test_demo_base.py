@@ -20,6 +20,7 @@ ROOT = Path(__file__).resolve().parent.parent
 DEMO = ROOT / "experts" / "demo"
 
 
+@pytest.mark.slow
 def test_the_gguf_converts_to_the_base_the_demo_experts_were_made_on(tmp_path):
     import torch
     from transformers import AutoModelForCausalLM

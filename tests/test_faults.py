@@ -42,6 +42,7 @@ def lock_record(run_dir: Path) -> dict:
 # --- two processes on one run directory ---------------------------------------------------
 
 
+@pytest.mark.slow
 def test_a_second_process_on_a_live_run_directory_exits_2_naming_the_owner(world, tmp_path):
     cfg = write_config(tmp_path / "c.yaml", world, tmp_path / "runs", name="busy")
     run_dir = tmp_path / "runs" / "busy"

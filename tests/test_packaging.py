@@ -4,7 +4,39 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+# PyPI's `modelswarm` is an unrelated project; this one is distributed as model-swarms
+DISTRIBUTION = "model-swarms"
+
+
+def test_the_distribution_name_is_ours_and_the_readme_installs_it():
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert project["name"] == DISTRIBUTION
+    assert project["scripts"] == {"modelswarm": "modelswarm.cli:main"}  # the command keeps its name
+    readme = (ROOT / "README.md").read_text()
+    assert f"pip install {DISTRIBUTION}" in readme and "pip install modelswarm\n" not in readme
+
+
+def test_the_version_is_the_packages_and_the_installed_distributions():
+    import importlib.metadata
+
+    import modelswarm
+
+    assert tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"] == modelswarm.__version__
+    try:
+        dist = importlib.metadata.distribution(DISTRIBUTION)
+    except importlib.metadata.PackageNotFoundError:
+        return  # run from a checkout not installed under this name (PYTHONPATH=src)
+    assert dist.version == modelswarm.__version__
+
+
+def test_the_test_extra_carries_what_the_suite_imports():
+    extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    names = {req.split(">")[0].split("=")[0].split("[")[0] for req in extras["test"]}
+    assert {"pytest", "nevergrad", "cma"} <= names
 
 
 def test_demo_outside_a_checkout_says_where_to_run_it(tmp_path):

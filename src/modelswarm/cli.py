@@ -109,11 +109,13 @@ def export(
 def verify(
     run_dir: Path = typer.Argument(..., help="a finished run"),
     merged: bool = typer.Option(False, "--merged", help="check RUN_DIR/merged instead of best/"),
+    dtype: Optional[str] = typer.Option(None, "--dtype", help="also re-score in this dtype (float32, bfloat16, "
+                                                              "float16) and report the difference"),
 ) -> None:
     """Load best/ the way other tools do (PEFT / transformers), re-score, compare with the run."""
     from .verify import verify_command
 
-    if not verify_command(run_dir, merged, console.print):
+    if not verify_command(run_dir, merged, dtype, console.print):
         raise typer.Exit(1)
 
 

@@ -137,6 +137,9 @@ class Config(Section):
     runs_dir: str = Field("runs", description="parent of run directories")
     seed: int = Field(0, description="the whole search is a function of the seed")
     base_model: str = Field(description="HF model directory (safetensors) the experts were trained from")
+    base_model_id: Optional[str] = Field(None, description="the base model's Hugging Face hub id (e.g. "
+                                         "HuggingFaceTB/SmolLM2-135M-Instruct): exports name it (adapter_config.json, "
+                                         "README.md) instead of this machine's path")
     experts: Union[str, list[str]] = Field(description="a folder whose sub-folders are experts, or a list of "
                                            "expert paths")
     utility: UtilityConfig = Field(description="what a particle is scored on")

@@ -16,6 +16,7 @@ import numpy as np
 import torch
 from safetensors.torch import save_file
 
+from .card import run_provenance, write_card
 from .compose import compose_numpy
 from .errors import UserError
 from .experts import ADAPTER_CONFIG, ADAPTER_WEIGHTS, ExpertBank
@@ -52,15 +53,17 @@ def export_particle(
     base_model: str,
     score: Optional[float] = None,
     extra: Optional[dict[str, Any]] = None,
+    config: Any = None,
 ) -> Path:
-    """Atomically (re)write out_dir with the composed particle."""
+    """Atomically (re)write out_dir with the composed particle, its provenance and model card.
+    config: the run's, for the provenance (versions, dtype, seed, data) and the base model's hub id."""
     tensors = composed_tensors(bank, coeffs)
-    meta = provenance(bank, coeffs, score, extra or {})
+    meta = provenance(bank, coeffs, score, {**(extra or {}), **(run_provenance(config) if config else {})})
 
     def fill(tmp: Path) -> None:
         if bank.layout.kind == "lora":
             cfg = dict(bank.layout.adapter_config)
-            cfg["base_model_name_or_path"] = str(base_model)
+            cfg["base_model_name_or_path"] = getattr(config, "base_model_id", None) or str(base_model)
             cfg["inference_mode"] = True
             (tmp / ADAPTER_CONFIG).write_text(json.dumps(cfg, indent=2, sort_keys=True) + "\n")
             save_file(tensors, str(tmp / ADAPTER_WEIGHTS), metadata=meta)
@@ -71,6 +74,7 @@ def export_particle(
                     shutil.copy2(src, tmp / name)
             save_file(tensors, str(tmp / "model.safetensors"), metadata=meta)
         (tmp / "modelswarm.json").write_text(json.dumps(json.loads(meta["modelswarm"]), indent=2) + "\n")
+        write_card(tmp, json.loads(meta["modelswarm"]), out_dir)
 
     atomic_write_dir(out_dir, fill)
     return out_dir
@@ -102,6 +106,9 @@ def export_merged(run_dir: Path) -> Path:
     def fill(tmp: Path) -> None:
         model.save_pretrained(tmp)
         tok.save_pretrained(tmp)
+        info = {**json.loads((rd.best_dir / "modelswarm.json").read_text()), **run_provenance(config), "merged": True}
+        (tmp / "modelswarm.json").write_text(json.dumps(info, indent=2) + "\n")
+        write_card(tmp, info, rd.path / "merged")
 
     atomic_write_dir(rd.path / "merged", fill)
     return rd.path / "merged"

@@ -26,6 +26,7 @@ def export_command(run_dir: Path, out: Optional[Path], rank: int, merged: bool, 
 
 def export_rank(run_dir: Path, out: Optional[Path], rank: int, merged: bool, log: Callable[[str], None]) -> None:
     """The rank-th of the run's top-k (1 = the global best) to out (default: best/)."""
+    from .card import recorded_scores
     from .experts import load_bank
     from .export import export_merged, export_particle
     from .lock import RunLock
@@ -47,7 +48,8 @@ def export_rank(run_dir: Path, out: Optional[Path], rank: int, merged: bool, log
     inside = merged or rd.path.resolve() in Path(target).resolve().parents
     with RunLock(rd.path) if inside else contextlib.nullcontext():  # not beside a live run's own writes
         with no_space(target, "free some space, then export again"):
-            export_particle(target, bank, coeffs, cfg.base_model, score=score, extra={"run": cfg.name, "rank": rank})
+            extra = {"run": cfg.name, "rank": rank, **recorded_scores(rd.summary_file, coeffs)}
+            export_particle(target, bank, coeffs, cfg.base_model, score=score, extra=extra, config=cfg)
         log(f"wrote {target} (score {score:.4f})")
         if merged:
             with no_space(rd.path / "merged", "free some space, then export again"):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from .card import add_scores
 from .export import export_particle
 from .io import atomic_write_json
 from .outcomes import compute_outcomes
@@ -16,9 +17,12 @@ def finish(prep, rd, swarm, evals, elapsed_s: float) -> dict[str, Any]:
     config = prep.config
     with rd.writing(rd.best_dir):
         export_particle(rd.best_dir, prep.bank, swarm.g, config.base_model, score=swarm.g_score,
-                        extra={"run": config.name, "iterations": swarm.iteration, "utility": config.utility.kind})
+                        extra={"run": config.name, "iterations": swarm.iteration, "utility": config.utility.kind},
+                        config=config)
     outcomes = compute_outcomes(prep, swarm, evals)
     summary = build_summary(prep, swarm, outcomes, elapsed_s, str(rd.best_dir))
+    with rd.writing(rd.best_dir):  # the test score, known only now, into the card
+        add_scores(rd.best_dir, test=summary["baselines"].get("test", {}).get("global best"))
     with rd.writing(rd.summary_file):
         atomic_write_json(rd.summary_file, summary)
     with rd.writing(rd.path / "utility.png"):

@@ -43,16 +43,20 @@ def score_checkpoint(config: Config, target: Path, split: str = "val") -> float:
     return score_splits(config, target, [split])[split]
 
 
-def score_splits(config: Config, target: Path, splits: list[str]) -> dict[str, float]:
-    """Load the checkpoint once and score it on each split ("val", "test")."""
+def run_dtype(config: Config) -> str:
+    """The dtype a re-score uses by default: the run's, resolved here (the CPU) as it does for `auto`."""
+    return resolve_dtype(config.workers.dtype, torch.device("cpu"))
+
+
+def score_splits(config: Config, target: Path, splits: list[str], dtype: Optional[str] = None) -> dict[str, float]:
+    """Load the checkpoint once and score it on each split ("val", "test"); dtype: the run's when unset."""
     utility = make_utility(config.utility)
     utility.check()
     examples = {s: utility.load_split(s) for s in splits}
     if any(ex is None for ex in examples.values()):
         raise UserError("utility.test_data", "is not set in the config")
-    # in the dtype the run scored in, so that an unmerged adapter scores exactly as it did there
-    dtype = DTYPES[resolve_dtype(config.workers.dtype, torch.device("cpu"))]
-    model = load_checkpoint(config.base_model, target, dtype)
+    # by default in the dtype the run scored in, so that an unmerged adapter scores exactly as it did there
+    model = load_checkpoint(config.base_model, target, DTYPES[dtype or run_dtype(config)])
     tok = load_tokenizer(config.base_model)
     return {s: utility.score(model, tok, ex).value for s, ex in examples.items()}
 
@@ -83,13 +87,18 @@ def verify_run(run_dir: Path, merged: bool = False) -> list[tuple[str, float, fl
     return [(split, recorded, scores[split], scores[split] == recorded) for split, recorded in rows]
 
 
-def verify_command(run_dir: Path, merged: bool, log: Callable[[str], None]) -> bool:
-    """`modelswarm verify`: one line per split; False on a mismatch (a merged model may differ)."""
+def verify_command(run_dir: Path, merged: bool, dtype: Optional[str], log: Callable[[str], None]) -> bool:
+    """`modelswarm verify`: one line per split; False on a mismatch (a merged model may differ).
+    With dtype, also each split re-scored in that dtype and the difference."""
     ok = True
-    for split, recorded, score, equal in verify_run(run_dir, merged):
+    check_dtype(dtype)
+    rows = verify_run(run_dir, merged)
+    for split, recorded, score, equal in rows:
         mark = "ok" if equal else ("differs (merged weights round differently)" if merged else "MISMATCH")
         log(f"{split}: recorded {recorded:.6f}, re-scored {score:.6f}: {mark}")
         ok &= equal or merged
+    for line in rescore_in_dtype(run_dir, dtype, rows, merged) if dtype else []:
+        log(line)
     return ok
 
 
@@ -101,3 +110,26 @@ def eval_command(config_path: Path, target: Path, split: str, log: Callable[[str
     score = score_checkpoint(cfg, target, split)
     log(f"{target}: {cfg.utility.kind} on {split} = {score:.4f}")
     return score
+
+
+def check_dtype(dtype: Optional[str]) -> bool:
+    """True, or a UserError for a dtype --dtype does not know (before minutes of scoring)."""
+    if dtype is not None and dtype not in DTYPES:
+        raise UserError("--dtype", f"is {dtype!r}; one of {', '.join(DTYPES)}")
+    return True
+
+
+def rescore_in_dtype(run_dir: Path, dtype: str, rows: list[tuple[str, float, float, bool]],
+                     merged: bool = False) -> list[str]:
+    """Re-score the same checkpoint in another dtype (the one a user deploys in): one line per
+    split with both dtypes' scores and the difference. rows: verify_run's, in the run's dtype."""
+    from .state import RunDir
+
+    check_dtype(dtype)
+    rd = RunDir(run_dir)
+    config = rd.load_config()
+    target = rd.path / "merged" if merged else rd.best_dir
+    scores = score_splits(config, target, [split for split, *_ in rows], dtype)
+    mine = run_dtype(config)
+    return [f"{split}: {mine} {rescored:.6f}, {dtype} {scores[split]:.6f}, difference "
+            f"{scores[split] - rescored:+.6f}" for split, _, rescored, _ in rows]

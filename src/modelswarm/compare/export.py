@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from ..candidates import Candidate, CoefficientRow, DeltaMerge
+from ..card import run_provenance, write_card
 from ..errors import UserError
 from ..io import atomic_write_dir
 from ..state import RunDir
@@ -42,12 +43,12 @@ def export_compare(compare_dir: Path, out: Optional[Path] = None, method: Option
     bank = load_bank(cfg.experts)
     rd.check_experts(bank.names)
     target = Path(out or rd.path / "export" / f"{row['method']}-seed{row['seed']}")
-    extra = {"compare": cfg.name, "method": row["method"], "seed": row["seed"]}
+    extra = {"compare": cfg.name, "method": row["method"], "seed": row["seed"], "test": row.get("test")}
     candidate = Candidate.from_json(row)
     if isinstance(candidate, CoefficientRow):
-        export_particle(target, bank, candidate.coeffs, cfg.base_model, score=row["val"], extra=extra)
+        export_particle(target, bank, candidate.coeffs, cfg.base_model, score=row["val"], extra=extra, config=cfg)
     else:
-        export_delta_merge(target, bank, candidate, cfg.base_model, {**extra, "val": row["val"]})
+        export_delta_merge(target, bank, candidate, cfg.base_model, {**extra, "val": row["val"], **run_provenance(cfg)})
     return target, row
 
 
@@ -72,6 +73,7 @@ def export_delta_merge(out: Path, bank, merge: DeltaMerge, base_model: str, extr
         model.save_pretrained(tmp)
         tok.save_pretrained(tmp)
         (tmp / "modelswarm.json").write_text(json.dumps(info, indent=2) + "\n")
+        write_card(tmp, info, Path(out))
 
     atomic_write_dir(Path(out), fill)
     return Path(out)

@@ -1,48 +1,80 @@
-"""The comparison as a table (terminal, README markdown) and compare.png (best-so-far curves)."""
+"""The comparison as a table (terminal, README markdown) and compare.png (best-so-far curves).
+
+On a terminal narrower than the table, a compact layout (the range under the mean, shorter
+headers, no vertical rules) keeps every name and number whole down to 80 columns; anything
+that is not a terminal (a log, a pipe) gets the table at its full width, never cut."""
 
 from __future__ import annotations
 
 import math
+import re
 from pathlib import Path
 from typing import Any, Optional
 
 import numpy as np
 
 
-def _fmt(s: dict[str, Any]) -> str:
-    """mean, with the spread over seeds where there is one: 0.512 ± 0.020 [0.49-0.53]."""
+def _fmt(s: dict[str, Any], compact: bool = False) -> str:
+    """mean, with the spread over seeds where there is one: 0.512 ± 0.020 [0.49-0.53]
+    (compact: the range on a line of its own, without leading zeros)."""
     if s["mean"] is None:
         return "failed"
     if s["n"] <= 1:
         return f"{s['mean']:.4f}"
+    if compact:
+        lo, hi = (re.sub(r"^(-?)0\.", r"\1.", f"{s[k]:.3f}") for k in ("min", "max"))
+        return f"{s['mean']:.4f} ± {s['std']:.4f}\n[{lo}-{hi}]"
     return f"{s['mean']:.4f} ± {s['std']:.4f} [{s['min']:.3f}-{s['max']:.3f}]"
 
 
-def table_rows(result: dict[str, Any]) -> list[list[str]]:
+def table_rows(result: dict[str, Any], compact: bool = False) -> list[list[str]]:
     out = []
     for name in result["methods"]:  # the run's order (compare.json's keys are sorted)
         s = result["summary"][name]
-        mark = " (winner)" if result.get("winner") and result["winner"]["method"] == name else ""
-        out.append([name + mark, s["kind"], _fmt(s["val"]), _fmt(s["test"]), f"{s['evaluations']:g}",
-                    f"{s['seconds']:.0f}", str(len(s["seeds"]))])
+        won = result.get("winner") and result["winner"]["method"] == name
+        mark = ("\n" if compact else " ") + "(winner)" if won else ""
+        out.append([name + mark, s["kind"], _fmt(s["val"], compact), _fmt(s["test"], compact),
+                    f"{s['evaluations']:g}", f"{s['seconds']:.0f}", str(len(s["seeds"]))])
     return out
 
 
 HEADER = ["method", "kind", "validation", "test", "val. evaluations", "seconds", "seeds"]
+COMPACT_HEADER = ["method", "kind", "validation", "test", "evals", "sec.", "seeds"]
+
+
+def compare_table(result: dict[str, Any], compact: bool = False):
+    from rich import box
+    from rich.table import Table
+
+    b = result["budget"]
+    title = (f"{result['name']}: {len(result['experts'])} experts, search budget "
+             f"{b['searches']} ({b['from']}), seeds {result['seeds']}")
+    rows = table_rows(result, compact)
+    if not compact:
+        t = Table(title=title)
+    else:  # "evals": validation evaluations, as in the full table
+        t = Table(title=title, box=box.SIMPLE_HEAD, show_edge=False, padding=(0, 0, 0, 1), pad_edge=False)
+    for i, h in enumerate(COMPACT_HEADER if compact else HEADER):
+        # a name is never cut; anything else that must give way folds onto another line
+        width = max(len(r[0].split("\n")[0]) for r in rows) if i == 0 and compact else None
+        t.add_column(h, justify="left" if i < 2 else "right", overflow="fold", min_width=width, no_wrap=i == 0)
+    for row in rows:
+        t.add_row(*row, style="bold green" if "(winner)" in row[0] else None)
+    return t
 
 
 def print_compare(result: dict[str, Any], console=None) -> None:
     from rich.console import Console
-    from rich.table import Table
+    from rich.measure import Measurement
 
     console = console or Console()
-    b = result["budget"]
-    t = Table(title=f"{result['name']}: {len(result['experts'])} experts, search budget "
-                    f"{b['searches']} ({b['from']}), seeds {result['seeds']}")
-    for i, h in enumerate(HEADER):
-        t.add_column(h, justify="left" if i < 2 else "right")
-    for row in table_rows(result):
-        t.add_row(*row, style="bold green" if "(winner)" in row[0] else None)
+    t = compare_table(result)
+    natural = Measurement.get(console, console.options.update_width(10_000), t).maximum
+    if not console.is_terminal:  # a log: the whole table, however wide
+        if natural > console.width:
+            console = Console(file=console.file, width=natural, color_system=None, highlight=False)
+    elif natural > console.width:
+        t = compare_table(result, compact=True)
     console.print(t)
 
 
