@@ -19,7 +19,7 @@ from safetensors.torch import save_file
 from .compose import compose_numpy
 from .errors import UserError
 from .experts import ADAPTER_CONFIG, ADAPTER_WEIGHTS, ExpertBank
-from .io import atomic_write_dir
+from .io import atomic_write_dir, dumps
 
 # files copied from the base model dir into a full-weight export so it loads on its own
 MODEL_SIDE_FILES = ("config.json", "generation_config.json", "tokenizer.json", "tokenizer_config.json",
@@ -35,7 +35,7 @@ def provenance(bank: ExpertBank, coeffs: Sequence[float], score: Optional[float]
         "kind": bank.layout.kind,
         **extra,
     }
-    return {"format": "pt", "modelswarm": json.dumps(info)}
+    return {"format": "pt", "modelswarm": dumps(info)}
 
 
 def composed_tensors(bank: ExpertBank, coeffs: Sequence[float]) -> dict[str, torch.Tensor]:
@@ -68,7 +68,7 @@ def export_particle(
                 if src.is_file():
                     shutil.copy2(src, tmp / name)
             save_file(tensors, str(tmp / "model.safetensors"), metadata=meta)
-        (tmp / "modelswarm.json").write_text(json.dumps(json.loads(meta["modelswarm"]), indent=2) + "\n")
+        (tmp / "modelswarm.json").write_text(dumps(json.loads(meta["modelswarm"]), indent=2) + "\n")
 
     atomic_write_dir(out_dir, fill)
     return out_dir

@@ -25,7 +25,7 @@ import numpy as np
 
 from .config import Config, dump_config, load_config
 from .errors import UserError
-from .io import append_line, atomic_write_json, atomic_write_text
+from .io import append_line, atomic_write_json, atomic_write_text, dumps
 from .swarm import Swarm
 
 STATE_VERSION = 2  # 2: the official restart and stop rules (per-particle best_at, no stale counters)
@@ -93,7 +93,7 @@ class Evaluation:
             del d["merge"]
         # JSON has no inf or nan: a failure is null, an infinite score the string "inf" / "-inf"
         d["score"] = None if math.isnan(self.score) else self.score if math.isfinite(self.score) else str(self.score)
-        return json.dumps(d, separators=(",", ":"))
+        return dumps(d, separators=(",", ":"))
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "Evaluation":
@@ -181,7 +181,7 @@ class RunDir:
             atomic_write_json(self.state_file, {"version": STATE_VERSION, "swarm": swarm.to_json(), **extra})
         # a readable copy of the swarm's per-iteration trace, derived from the state just written
         with self.writing(self.iterations_file):
-            atomic_write_text(self.iterations_file, "".join(json.dumps(t) + "\n" for t in swarm.trace))
+            atomic_write_text(self.iterations_file, "".join(dumps(t) + "\n" for t in swarm.trace))
 
     def load_state(self, config: Config) -> tuple[Optional[Swarm], dict[str, Any]]:
         self.drop_leftovers()

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from ..errors import UserError
-from ..io import atomic_write_dir
+from ..io import atomic_write_dir, dumps
 from ..state import RunDir
 
 
@@ -69,7 +69,7 @@ def export_delta_merge(out: Path, bank, merge: dict[str, Any], base_model: str, 
     def fill(tmp: Path) -> None:
         model.save_pretrained(tmp)
         tok.save_pretrained(tmp)
-        (tmp / "modelswarm.json").write_text(json.dumps(info, indent=2) + "\n")
+        (tmp / "modelswarm.json").write_text(dumps(info, indent=2) + "\n")
 
     atomic_write_dir(Path(out), fill)
     return Path(out)
