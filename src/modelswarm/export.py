@@ -20,7 +20,7 @@ from .card import run_provenance, write_card
 from .compose import compose_numpy
 from .errors import UserError
 from .experts import ADAPTER_CONFIG, ADAPTER_WEIGHTS, ExpertBank
-from .io import atomic_write_dir
+from .io import atomic_write_dir, dumps
 
 # files copied from the base model dir into a full-weight export so it loads on its own
 MODEL_SIDE_FILES = ("config.json", "generation_config.json", "tokenizer.json", "tokenizer_config.json",
@@ -38,7 +38,7 @@ def provenance(bank: ExpertBank, coeffs: Sequence[float], score: Optional[float]
     }
     if len(coeffs) > len(bank.names):  # per layer group, group-major (layer_groups.py)
         info["layer_groups"] = len(coeffs) // len(bank.names)
-    return {"format": "pt", "modelswarm": json.dumps(info)}
+    return {"format": "pt", "modelswarm": dumps(info)}
 
 
 def composed_tensors(bank: ExpertBank, coeffs: Sequence[float]) -> dict[str, torch.Tensor]:
@@ -73,7 +73,7 @@ def export_particle(
                 if src.is_file():
                     shutil.copy2(src, tmp / name)
             save_file(tensors, str(tmp / "model.safetensors"), metadata=meta)
-        (tmp / "modelswarm.json").write_text(json.dumps(json.loads(meta["modelswarm"]), indent=2) + "\n")
+        (tmp / "modelswarm.json").write_text(dumps(json.loads(meta["modelswarm"]), indent=2) + "\n")
         write_card(tmp, json.loads(meta["modelswarm"]), out_dir)
 
     atomic_write_dir(out_dir, fill)

@@ -13,6 +13,7 @@ another user, or a shared cluster filesystem, reads the results like any other f
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
 import stat
@@ -73,8 +74,32 @@ def atomic_write_text(path: Path, text: str) -> None:
     atomic_write_bytes(path, text.encode("utf-8"))
 
 
+def strict(obj: Any) -> Any:
+    """obj with every non-finite float made JSON: NaN (a failed score) as null, an infinity as
+    the string "inf" or "-inf". JSON has no NaN or Infinity; Python's json writes them anyway,
+    and readers in other languages then refuse the whole file. numpy turns both forms back
+    into floats (np.asarray(..., dtype=float64)); num() does it for one value."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None if math.isnan(obj) else str(obj)
+    if isinstance(obj, dict):
+        return {k: strict(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [strict(v) for v in obj]
+    return obj
+
+
+def num(value: Any) -> float:
+    """A float written by strict(), or by an older writer that let NaN through, read back."""
+    return math.nan if value is None else float(value)
+
+
+def dumps(obj: Any, **kwargs: Any) -> str:
+    """json.dumps that only ever writes strict JSON (see strict)."""
+    return json.dumps(strict(obj), allow_nan=False, **kwargs)
+
+
 def atomic_write_json(path: Path, obj: Any) -> None:
-    atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=True) + "\n")
+    atomic_write_text(path, dumps(obj, indent=2, sort_keys=True) + "\n")
 
 
 def append_line(path: Path, line: str) -> None:

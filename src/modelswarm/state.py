@@ -23,7 +23,7 @@ from typing import Any, Iterator, Optional
 from .candidates import Candidate, CoefficientRow, DeltaMerge, coeff_hash, merge_hash  # noqa: F401  (the keys' home)
 from .config import Config, dump_config, load_config
 from .errors import UserError
-from .io import append_line, atomic_write_json, atomic_write_text
+from .io import append_line, atomic_write_json, atomic_write_text, dumps
 from .swarm import Swarm
 from .utilities.base import Score
 from .worker import EvalResult
@@ -96,7 +96,7 @@ class Evaluation:
         }
         if not isinstance(self.candidate, CoefficientRow):  # a plain run's lines keep their fields
             d.update(self.candidate.to_json())
-        return json.dumps(d, separators=(",", ":"))
+        return dumps(d, separators=(",", ":"))
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "Evaluation":
@@ -188,7 +188,7 @@ class RunDir:
             atomic_write_json(self.state_file, {"version": STATE_VERSION, "swarm": swarm.to_json(), **extra})
         # a readable copy of the swarm's per-iteration trace, derived from the state just written
         with self.writing(self.iterations_file):
-            atomic_write_text(self.iterations_file, "".join(json.dumps(t) + "\n" for t in swarm.trace))
+            atomic_write_text(self.iterations_file, "".join(dumps(t) + "\n" for t in swarm.trace))
 
     def load_state(self, config: Config) -> tuple[Optional[Swarm], dict[str, Any]]:
         self.drop_leftovers()

@@ -25,6 +25,7 @@ import numpy as np
 
 from .config import SwarmParams
 from .diagnostics import describe
+from .io import num
 
 PAPER_SIZE = 20  # N in the paper and the official scripts (--initial_experts_num 20)
 
@@ -262,10 +263,10 @@ class Swarm:
         f = lambda k: np.asarray(d[k], dtype=np.float64)  # noqa: E731
         return cls(
             params=params, x=f("x"), v=f("v"), rng=rng, scores=f("scores"), p=f("p"), p_scores=f("p_scores"),
-            g=f("g"), g_score=float(d["g_score"]), gw=f("gw"), gw_score=float(d["gw_score"]),
+            g=f("g"), g_score=num(d["g_score"]), gw=f("gw"), gw_score=num(d["gw_score"]),
             step=float(d["step"]), iteration=int(d["iteration"]), started=bool(d["started"]),
             initial_scores=f("initial_scores"), best_at=np.asarray(d["best_at"], dtype=np.int64),
             restarts=np.asarray(d["restarts"], dtype=np.int64), restarted=np.asarray(d["restarted"], dtype=bool),
-            evaluate=np.asarray(d["evaluate"], dtype=bool), history=list(d["history"]),
+            evaluate=np.asarray(d["evaluate"], dtype=bool), history=[num(h) for h in d["history"]],
             trace=list(d.get("trace", [])), initial_x=f("initial_x") if "initial_x" in d else None,
         )

@@ -14,7 +14,7 @@ from typing import Any, Optional
 from ..candidates import Candidate, CoefficientRow, DeltaMerge
 from ..card import run_provenance, write_card
 from ..errors import UserError
-from ..io import atomic_write_dir
+from ..io import atomic_write_dir, dumps
 from ..state import RunDir
 
 
@@ -72,7 +72,7 @@ def export_delta_merge(out: Path, bank, merge: DeltaMerge, base_model: str, extr
     def fill(tmp: Path) -> None:
         model.save_pretrained(tmp)
         tok.save_pretrained(tmp)
-        (tmp / "modelswarm.json").write_text(json.dumps(info, indent=2) + "\n")
+        (tmp / "modelswarm.json").write_text(dumps(info, indent=2) + "\n")
         write_card(tmp, info, Path(out))
 
     atomic_write_dir(Path(out), fill)
