@@ -75,8 +75,8 @@ class ScriptedEvaluations:
                 marks = [float(row[(q + shift) % 3] > 0.4) for q in range(QUESTIONS)]
                 if self.values:
                     marks = [round(m * 0.5 + 0.1 * float(row.sum()), 6) for m in marks]
-                self.cache[key] = Evaluation(iteration=iteration, particle=0, hash=key, coeffs=list(row),
-                                             score=float(np.mean(marks)), seconds=0.0, per_example=marks, split=split)
+                self.cache[key] = Evaluation.from_dict(dict(iteration=iteration, particle=0, hash=key, coeffs=list(row),
+                                             score=float(np.mean(marks)), seconds=0.0, per_example=marks, split=split))
                 self.computed += 1
             out.append(self.cache[key])
         return out

@@ -149,7 +149,8 @@ def test_a_bad_data_line_is_one_line_naming_it(case, world, tmp_path, capsys):
     data = write_lines(tmp_path / "val.jsonl", lines)
     cfg = write_config(tmp_path / "c.yaml", world, tmp_path / "runs",
                        utility={"kind": kind, "data": str(data), "test_data": None})
-    expect_refused(cfg, tmp_path / "runs", capsys, f"{data}:2", says)
+    where = f"{data}: example 2" if says == "context" else f"{data}:2"
+    expect_refused(cfg, tmp_path / "runs", capsys, where, says)
 
 
 def test_a_yaml_that_is_a_list_is_one_line(tmp_path, capsys):

@@ -23,6 +23,7 @@ import numpy as np
 from .baselines import zero_is_base
 from .candidates import as_candidates
 from .config import Config
+from .context import check_prompts_fit
 from .dispatch import run_jobs
 from .errors import UserError
 from .experts import ExpertBank, check_against_base, load_bank
@@ -62,6 +63,7 @@ def prepare(config: Config, config_path: Optional[Path] = None) -> Prepared:
     splits = {s: ex for s in ("val", "test") if (ex := utility.load_split(s)) is not None}
     bank = load_bank(config.experts)
     check_against_base(bank.layout, config.base_model)
+    check_prompts_fit(config.base_model, config.utility, splits)
     groups, layers = coefficient_groups(config.swarm), n_layers(bank.layout.keys)
     if groups > max(layers, 1):
         raise UserError(config_path or "<config>", f"key 'swarm.layer_groups' is {groups}, more than the {layers} "
