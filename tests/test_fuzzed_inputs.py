@@ -160,17 +160,21 @@ def test_a_yaml_that_is_a_list_is_one_line(tmp_path, capsys):
 
 
 PYTHON_UTILITIES = {
-    "returns a string": ("def score(model, tokenizer, examples):\n    return 'high'\n", "string"),
-    "raises": ("def score(model, tokenizer, examples):\n    raise RuntimeError('boom')\n", "boom"),
+    "returns a string": ("def score(model, tokenizer, examples):\n    return 'high'\n", "my_util_1:score",
+                         "returned 'high', not a number"),
+    "raises": ("def score(model, tokenizer, examples):\n    raise RuntimeError('boom')\n", "val.jsonl",
+               "RuntimeError: boom"),
 }
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("case", list(PYTHON_UTILITIES))
-def test_a_python_utility_that_misbehaves_is_one_line(case, world, tmp_path, capsys):
-    source, says = PYTHON_UTILITIES[case]
-    (tmp_path / "my_util.py").write_text(source)
+def test_a_python_utility_that_misbehaves_is_one_line(case, world, ray_session, tmp_path, capsys, monkeypatch):
+    source, names, says = PYTHON_UTILITIES[case]
+    module = f"my_util_{list(PYTHON_UTILITIES).index(case) + 1}"  # one name per case: imports are cached
+    (tmp_path / f"{module}.py").write_text(source)
+    monkeypatch.chdir(tmp_path)
     cfg = write_config(tmp_path / "c.yaml", world, tmp_path / "runs",
-                       utility={"kind": "python", "function": "my_util:score", "data": str(world["val"]),
-                                "test_data": None})
-    expect_refused(cfg, tmp_path / "runs", capsys, "my_util", says)
+                       utility={"kind": "python", "function": f"{module}:score", "data": str(world["val"]),
+                                "test_data": None}, workers={"count": 1, "max_retries": 0})
+    expect_refused(cfg, tmp_path / "runs", capsys, names, says)

@@ -9,7 +9,8 @@ import pytest
 import torch
 
 from modelswarm.compose import compose_into, compose_numpy
-from modelswarm.config import SwarmParams, UtilityConfig, load_config
+from modelswarm.config import SwarmParams, load_config
+from modelswarm.utilities import utility_config as UtilityConfig
 from modelswarm.coordinator import prepare, run_swarm
 from modelswarm.errors import UserError
 from modelswarm.experts import load_bank

@@ -67,7 +67,7 @@ def run_provenance(config) -> dict[str, Any]:
         "dtype": scored_dtype(config),
         "seed": config.seed,
         "utility": config.utility.kind,
-        "data_sha256": {f: sha256_file(Path(f)) for f in dict.fromkeys(_data_files(config.utility.flat()))},
+        "data_sha256": {f: sha256_file(Path(f)) for f in dict.fromkeys(_data_files(config.utility.model_dump()))},
         "versions": {"torch": torch.__version__, "transformers": transformers.__version__, "peft": peft.__version__},
     }
 

@@ -218,8 +218,15 @@ def run_swarm(
     if not resume:
         check_new(rd)
     rd.path.mkdir(parents=True, exist_ok=True)
-    with RunLock(rd.path):  # one process at a time on a run directory
-        return _run_locked(prep, rd, address, resume, live, stop_after, pool)
+    with RunLock(rd.path) as lock:  # one process at a time on a run directory
+        try:
+            return _run_locked(prep, rd, address, resume, live, stop_after, pool)
+        except UserError:
+            if not resume and rd.holds_nothing():  # bad input that only the first evaluations showed
+                rd.discard()  # under the lock; the folder goes after it, if nobody else has begun there
+                lock.release()
+                rd.remove_if_empty()
+            raise
 
 
 def check_new(rd: RunDir) -> None:

@@ -128,6 +128,22 @@ class RunDir:
     def exists(self) -> bool:
         return self.config_file.is_file()
 
+    def holds_nothing(self) -> bool:
+        """No snapshot and no successful evaluation: nothing a resume could use."""
+        return not self.state_file.exists() and all(ev.failed for ev in self.read_journal())
+
+    def discard(self) -> None:
+        """Remove what a run writes before its first snapshot (only that: a folder the user
+        made keeps their own files)."""
+        for f in (self.config_file, self.experts_file, self.journal_file, self.iterations_file):
+            f.unlink(missing_ok=True)
+
+    def remove_if_empty(self) -> None:
+        try:
+            self.path.rmdir()
+        except OSError:  # not empty: another process has begun there, or the user's files
+            pass
+
     def writing(self, path: Path):
         """Around a write into the run: a full disk is a UserError saying how to go on."""
         if not self.exists():
