@@ -125,7 +125,9 @@ def test_a_delta_merge_export_names_the_method_and_its_parameters(run, tmp_path)
     from modelswarm.compare.export import export_delta_merge
 
     cfg, bank, _, _, _ = run
-    merge = {"method": "ties", "scale": 0.8, "density": 0.5}
+    from modelswarm.candidates import DeltaMerge
+
+    merge = DeltaMerge(method="ties", scale=0.8, density=0.5)
     out = export_delta_merge(tmp_path / "ties", bank, merge, cfg.base_model,
                              {"compare": "c", "method": "ties", "seed": 0, "val": 0.4, **run_provenance(cfg)})
     front, body = card_of(out)
