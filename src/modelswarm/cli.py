@@ -232,6 +232,28 @@ def experts_make_suite2(
     make_suite2(out, skills=skill, log=_say)
 
 
+@experts_app.command("make-suite3")
+def experts_make_suite3(
+    out: Path = typer.Argument(Path("experts/suite3"), help="where the suite, experts and manifest go"),
+    skill: Optional[list[str]] = typer.Option(None, "--skill", help="only these skills (default: all four)"),
+) -> None:
+    """Build the hard held-out suite (sort, unique, echo, reverse + sort_unique) and its four LoRA experts."""
+    from .demo.suite3 import make_suite3
+
+    make_suite3(out, skills=skill, log=lambda m: console.print(m, highlight=False))
+
+
+@experts_app.command("make-suite4")
+def experts_make_suite4(
+    out: Path = typer.Argument(Path("experts/suite4"), help="where the suite, experts and manifest go"),
+    skill: Optional[list[str]] = typer.Option(None, "--skill", help="only these skills (default: all four)"),
+) -> None:
+    """Build the multiple-choice held-out suite (prev, min, upper, bigger + prev_of_min) and its four LoRA experts."""
+    from .demo.suite4 import make_suite4
+
+    make_suite4(out, skills=skill, log=lambda m: console.print(m, highlight=False))
+
+
 @experts_app.command("make-tiny")
 def make_tiny(out: Path = typer.Argument(Path("experts/tiny"), help="where to write the tiny world")) -> None:
     """Build the tiny test world: a 2-layer random Llama, LoRA specialists, data."""

@@ -16,8 +16,8 @@ for _mod in pkgutil.iter_modules(__path__):
         importlib.import_module(f"{__name__}.{_mod.name}")
 
 # the order of the table: the swarm, then what needs no search, the merges, the searches
-ORDER = ["model_swarms", "model_swarms_layers", "best_expert", "uniform_soup", "greedy_soup", "task_arithmetic", "ties", "dare_ties",
-         "lorahub", "cma_es", "random_search"]
+ORDER = ["model_swarms", "model_swarms_layers", "best_expert", "uniform_soup", "greedy_soup", "task_arithmetic",
+         "ties", "dare_ties", "lorahub", "cma_es", "bo", "random_search"]
 DEFAULT_METHODS = [m for m in ORDER if m in METHODS] + sorted(set(METHODS) - set(ORDER))
 
 __all__ = ["METHODS", "DEFAULT_METHODS", "BudgetExceeded", "Context", "Method", "Outcome", "register"]
