@@ -36,7 +36,7 @@ def test_the_version_is_the_packages_and_the_installed_distributions():
 def test_the_test_extra_carries_what_the_suite_imports():
     extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]
     names = {req.split(">")[0].split("=")[0].split("[")[0] for req in extras["test"]}
-    assert {"pytest", "nevergrad", "cma"} <= names
+    assert {"pytest", "hypothesis", "nevergrad", "cma", "optuna"} <= names
 
 
 def test_demo_outside_a_checkout_says_where_to_run_it(tmp_path):

@@ -146,8 +146,9 @@ def baselines(
 def compare(
     config: Path = typer.Argument(..., help="swarm config YAML"),
     methods: Optional[list[str]] = typer.Option(None, "--methods", help="comma-separated or repeated; default: all "
-                                                "(model_swarms, best_expert, uniform_soup, greedy_soup, "
-                                                "task_arithmetic, ties, dare_ties, lorahub, cma_es, random_search)"),
+                                                "(model_swarms, model_swarms_layers, best_expert, uniform_soup, "
+                                                "greedy_soup, task_arithmetic, ties, dare_ties, lorahub, cma_es, bo, "
+                                                "random_search)"),
     budget: Optional[int] = typer.Option(None, "--budget", help="validation evaluations per search "
                                                                  "(default: what model_swarms used)"),
     seeds: int = typer.Option(1, "--seeds", help="run the seeded methods with seeds seed, seed+1, ...: mean and spread"),
