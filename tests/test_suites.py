@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from modelswarm.config import UtilityConfig
+from modelswarm.utilities import utility_config as UtilityConfig
 from modelswarm.demo import suite3, suite4
 from modelswarm.demo.build import write_data
 from modelswarm.utilities import make_utility

@@ -52,5 +52,5 @@ def run(ctx: Context) -> Outcome:
         all_rows += list(rows)
         all_scores += scores.tolist()
     i = best_of(np.array(all_scores))
-    return Outcome(val=float(all_scores[i]), coeffs=np.asarray(all_rows[i]).tolist(),
+    return Outcome(val=float(all_scores[i]), candidate=np.asarray(all_rows[i]).tolist(),
                    info={"sampler": "TPESampler(multivariate, constant_liar)", "batch": max(1, ctx.workers)})
