@@ -20,7 +20,10 @@ from .swarm import Swarm
 
 
 @dataclass(frozen=True, kw_only=True)
-class PersonalBest:
+class ScoredParticle:
+    """A particle's point (a personal best, or the best starting point) scored on validation
+    and test."""
+
     particle: int
     val: Evaluation
     test: Optional[Evaluation] = None
@@ -33,15 +36,6 @@ class Ensemble:
     members: tuple[int, ...]
     val: Optional[float] = None  # None: the members' evaluations give nothing to vote on
     test: Optional[float] = None
-
-
-@dataclass(frozen=True, kw_only=True)
-class StartingBest:
-    """The starting particle (crossover children included) with the best validation utility."""
-
-    particle: int
-    val: Evaluation
-    test: Optional[Evaluation] = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -64,10 +58,10 @@ class Counts:
 @dataclass(frozen=True, kw_only=True)
 class Outcomes:
     baselines: Baselines
-    personal_bests: tuple[PersonalBest, ...]
+    personal_bests: tuple[ScoredParticle, ...]
     ensemble: Ensemble
     emergence: Optional[Emergence]  # None: the utility gives no per-question 0/1 marks
-    starting_best: StartingBest
+    starting_best: ScoredParticle  # the starting particle (crossover children included) best on validation
     starting_ensemble: Ensemble  # the starting swarm's top-k, chosen on its starting utility
     history_stats: dict[str, Optional[int]]
     diamond: dict[str, int]
@@ -82,7 +76,7 @@ def compute_outcomes(prep, swarm: Swarm, evals) -> Outcomes:
     splits = ["val"] + (["test"] if "test" in prep.splits else [])
     baselines = score_baselines(prep, evals, best=swarm.g)
     scored = {split: evals.score(swarm.p, split) for split in splits}
-    bests = tuple(PersonalBest(particle=i, val=scored["val"][i], test=scored["test"][i] if "test" in scored else None)
+    bests = tuple(ScoredParticle(particle=i, val=scored["val"][i], test=scored["test"][i] if "test" in scored else None)
                   for i in range(swarm.size))
     ensemble = vote(prep, scored, swarm.p_scores, prep.config.swarm.ensemble_top_k)
     search = tuple(ev for ev in evals.cache.values() if ev.split == "val" and ev.iteration is not None)
@@ -95,7 +89,7 @@ def compute_outcomes(prep, swarm: Swarm, evals) -> Outcomes:
     tests = initial.get("test")
     return Outcomes(
         baselines=baselines, personal_bests=bests, ensemble=ensemble, emergence=marked,
-        starting_best=StartingBest(particle=first, val=initial["val"][first], test=tests[first] if tests else None),
+        starting_best=ScoredParticle(particle=first, val=initial["val"][first], test=tests[first] if tests else None),
         starting_ensemble=vote(prep, initial, swarm.initial_scores, prep.config.swarm.ensemble_top_k),
         history_stats=analysis.history_stats(swarm.history),
         diamond=analysis.diamond_in_the_rough(swarm.initial_scores, swarm.p_scores, swarm.g_score),
