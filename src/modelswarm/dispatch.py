@@ -93,8 +93,8 @@ class Dispatch:
             line[0].head_since = time.monotonic()
         try:
             results = ray.get(call.ref, timeout=60)
-        except UserError:
-            raise
+        except UserError as exc:  # Ray's copy carries the worker's traceback in its text: one line only
+            raise UserError(exc.where, exc.problem) from None
         except ray.exceptions.RayActorError as exc:
             self.lose_actor(slot, call.jobs, f"worker lost ({type(exc).__name__})", node_check=True)
             return

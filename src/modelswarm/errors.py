@@ -13,6 +13,10 @@ class UserError(Exception):
         self.problem = problem
         super().__init__(f"{self.where}: {problem}")
 
+    def __reduce__(self):
+        # raised inside a Ray worker, it is pickled to reach the driver: rebuild it whole
+        return (type(self), (self.where, self.problem))
+
 
 def error_line(exc: BaseException) -> str:
     """'Type: first line of the message', for the journal and the live table."""
