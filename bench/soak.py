@@ -42,16 +42,16 @@ def main() -> None:
     tmp = tmpdir()
     prep = prepared(args.model, 2, tmp)
     iterations = -(-args.evaluations // args.size) + 1
-    config = prep.config.model_copy(update={"swarm": prep.config.swarm.model_copy(update={
+    config = prep.config.replace(swarm=prep.config.swarm.replace(
         # never finishes: the soak measures the search, and a resume of an unfinished run
-        "size": args.size, "max_iterations": iterations + 1, "patience": iterations + 2,
-        "restart_patience": 1_000_000, "anchors": []})})
+        size=args.size, max_iterations=iterations + 1, patience=iterations + 2,
+        restart_patience=1_000_000, anchors=[]))
     prep = type(prep)(config=config, bank=prep.bank, splits=prep.splits, config_path=prep.config_path)
     pool = start_pool(prep)
     rd = RunDir(config.run_dir)
 
     def readings() -> dict:
-        workers = [ray.get(a.memory.remote(), timeout=120)["current_rss_mb"] for a in pool.live_actors()]
+        workers = [ray.get(a.memory.remote(), timeout=120)["current_rss_mb"] for a in pool.actors]
         lines = sum(1 for _ in open(rd.journal_file)) if rd.journal_file.exists() else 0
         return {"journal_lines": lines, "driver_rss_mb": round(current_rss_mb(), 1),
                 "worker_rss_mb": [round(w, 1) for w in workers]}
