@@ -64,3 +64,16 @@ def utility_of(kind: str, **keys):
     from modelswarm.utilities import make_utility, utility_config
 
     return make_utility(utility_config({"kind": kind, **keys}))
+
+
+@pytest.fixture(scope="module")
+def setup(world):
+    """(bank, Evaluator) on the tiny world, one thread: a worker without Ray."""
+    from modelswarm.experts import load_bank
+    from modelswarm.utilities import utility_config
+    from modelswarm.worker import Evaluator
+
+    bank = load_bank(str(world["experts"]))
+    cfg = utility_config(kind="multiple_choice", data=str(world["val"]))
+    ev = Evaluator(str(world["base"]), bank.layout, bank.matrix, cfg, {"val": []}, num_threads=1)
+    return bank, ev

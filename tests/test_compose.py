@@ -12,13 +12,6 @@ from modelswarm.export import export_particle, read_provenance
 from modelswarm.worker import Evaluator
 
 
-@pytest.fixture(scope="module")
-def setup(world):
-    bank = load_bank(str(world["experts"]))
-    cfg = UtilityConfig(kind="multiple_choice", data=str(world["val"]))
-    ev = Evaluator(str(world["base"]), bank.layout, bank.matrix, cfg, {"val": []}, num_threads=1)
-    return bank, ev
-
 
 def logits(model, ids):
     with torch.inference_mode():

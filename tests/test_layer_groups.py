@@ -10,7 +10,6 @@ import torch
 
 from modelswarm.compose import compose_into, compose_numpy
 from modelswarm.config import SwarmParams, load_config
-from modelswarm.utilities import utility_config as UtilityConfig
 from modelswarm.coordinator import prepare, run_swarm
 from modelswarm.errors import UserError
 from modelswarm.experts import load_bank
@@ -19,7 +18,6 @@ from modelswarm.layer_groups import layer_of, n_layers
 from modelswarm.state import RunDir
 from modelswarm.swarm import Swarm
 from modelswarm.verify import score_checkpoint
-from modelswarm.worker import Evaluator
 
 from conftest import write_config
 
@@ -27,13 +25,6 @@ LAYER_ROW = [0.9, 0.1, 0.0, -0.2, 0.5, 0.7]  # group 0: (0.9, 0.1, 0.0), group 1
 SMALL_SWARM = {"size": 4, "max_iterations": 3, "patience": 3, "restart_patience": 2,
                "granularity": "layers", "layer_groups": 2}
 
-
-@pytest.fixture(scope="module")
-def setup(world):
-    bank = load_bank(str(world["experts"]))
-    cfg = UtilityConfig(kind="multiple_choice", data=str(world["val"]))
-    ev = Evaluator(str(world["base"]), bank.layout, bank.matrix, cfg, {"val": []}, num_threads=1)
-    return bank, ev
 
 
 def direct(bank, coeffs, groups) -> dict[str, torch.Tensor]:

@@ -85,11 +85,9 @@ class Evaluation:
     merge = property(lambda self: self.candidate.to_dict() if isinstance(self.candidate, DeltaMerge) else None)
 
     def to_json(self) -> str:
-        score = self.score
         d: dict[str, Any] = {
             "iteration": self.iteration, "particle": self.particle, "hash": self.hash, "coeffs": self.coeffs,
-            # JSON has no inf or nan: a failure is null, an infinite score the string "inf" / "-inf"
-            "score": None if math.isnan(score) else score if math.isfinite(score) else str(score),
+            "score": self.score,  # dumps writes a failure (nan) as null, an infinite score as "inf" / "-inf"
             "seconds": self.seconds, "worker": self.worker, "error": self.error, "per_example": self.per_example,
             "bound": self.bound, "answers": self.answers, "split": self.split, "parts": self.parts,
             "counts": self.counts,
