@@ -6,7 +6,6 @@ import json
 
 import pytest
 
-from modelswarm import candidates
 from modelswarm.candidates import Candidate, CoefficientRow, DeltaMerge, as_candidates, row_fields
 from modelswarm.coordinator import Evaluations
 from modelswarm.state import Evaluation, RunDir
@@ -63,7 +62,9 @@ def test_an_old_journal_replays_without_a_pool(tmp_path):
 
 
 def test_a_new_merge_method_keys_on_every_parameter(monkeypatch):
-    monkeypatch.setattr(candidates, "MERGES", candidates.MERGES + ("breadcrumbs",))
+    from modelswarm import merges
+
+    monkeypatch.setitem(merges.METHODS, "breadcrumbs", merges.MergeMethod(name="breadcrumbs", merge=None))
     a, b = DeltaMerge("breadcrumbs", 1.0, 0.5, seed=1), DeltaMerge("breadcrumbs", 1.0, 0.5, seed=2)
     assert a.key() != b.key() and a.key() != DeltaMerge("breadcrumbs", 1.0, 0.4, seed=1).key()
     # an existing method keeps leaving out what it does not read
@@ -76,3 +77,17 @@ def test_rows_and_merges_keep_the_compare_row_shape():
     assert row_fields(merge) == {"coeffs": None, "merge": {"method": "task_arithmetic", "scale": 0.4}}
     assert Candidate.from_json(row_fields(merge)) == merge
     assert as_candidates([[1.0, 0.0], [0.0, 1.0]]) == [CoefficientRow((1.0, 0.0)), CoefficientRow((0.0, 1.0))]
+
+
+def test_every_merge_method_with_a_grid_is_a_compare_row_whose_points_have_distinct_keys():
+    from modelswarm import compare, merges
+
+    gridded = {name for name, m in merges.METHODS.items() if m.grid is not None}
+    assert gridded == {"task_arithmetic", "ties", "dare_ties"}
+    for name in gridded:
+        row = compare.METHODS[name]
+        assert row.kind == "merge" and row.doc == merges.METHODS[name].summary
+        for seed in (0, 1):
+            keys = [DeltaMerge(name, **p).key() for p in merges.METHODS[name].grid(seed)]
+            assert len(set(keys)) == len(keys)
+    assert compare.METHODS["dare_ties"].seeded and not compare.METHODS["ties"].seeded

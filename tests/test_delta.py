@@ -9,7 +9,8 @@ import torch
 
 from modelswarm.utilities import utility_config as UtilityConfig
 from modelswarm.candidates import DeltaMerge as MergeSpec
-from modelswarm.delta import lora_modules, trim
+from modelswarm.delta import lora_modules
+from modelswarm.merges.ties import trim
 from modelswarm.experts import load_bank
 from modelswarm.worker import Evaluator
 

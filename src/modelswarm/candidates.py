@@ -21,6 +21,8 @@ from typing import Any, ClassVar, Iterable, Optional, Sequence
 
 import numpy as np
 
+from . import merges
+
 CANDIDATES: dict[str, type["Candidate"]] = {}  # type name -> class
 
 
@@ -92,19 +94,15 @@ class CoefficientRow(Candidate):
         return cls.of(payload)
 
 
-# parameters a merge method does not read, left out of its key; a method not listed here
-# (any new one) keys on every parameter, so distinct grid points never share a key
-UNUSED = {"linear": ("density", "seed"), "task_arithmetic": ("density", "seed"), "ties": ("seed",)}
-MERGES = ("linear", "task_arithmetic", "ties", "dare_ties")
-
-
 @register
 @dataclass(frozen=True)
 class DeltaMerge(Candidate):
-    """One delta-space merge: method, its scale lambda (weight of every delta), density
-    (the kept fraction, ties and dare_ties) and seed (dare_ties' masks).
+    """One delta-space merge (merges/: one module per method): method, its scale lambda
+    (weight of every delta), density (the kept fraction, ties and dare_ties) and seed
+    (dare_ties' masks). `linear` takes per-expert weights instead.
 
-    `linear` takes per-expert weights instead: W0 + sum_j weights[j] * delta_j."""
+    The key leaves out the parameters the method does not read (MergeMethod.reads), so
+    equal merges share one journal line; a method that does not say keys on all of them."""
 
     method: str
     scale: float = 1.0
@@ -115,17 +113,16 @@ class DeltaMerge(Candidate):
     field: ClassVar[str] = "merge"
 
     def __post_init__(self) -> None:
-        if self.method not in MERGES:
-            raise ValueError(f"unknown merge {self.method!r} (known: {', '.join(MERGES)})")
+        merges.method(self.method)  # ValueError naming the known ones
         if not 0 < self.density <= 1:
             raise ValueError("density must be in (0, 1]")
 
     def to_dict(self) -> dict[str, Any]:
-        skip = UNUSED.get(self.method, ())
+        reads = merges.method(self.method).reads
         d: dict[str, Any] = {}
         for f in fields(self):
             value = getattr(self, f.name)
-            if f.name in skip or value is None:
+            if (f.name in merges.PARAMETERS and f.name not in reads) or value is None:
                 continue
             d[f.name] = [float(w) for w in value] if f.name == "weights" else value
         return d

@@ -15,10 +15,10 @@ before the next coefficient-space evaluation (the worker calls it when the next 
 is of another type). A later `composition.lora_mode: delta` (the
 swarm's coefficients over B_j A_j) can reuse it: `linear` is that merge.
 
-The merge arithmetic is PEFT's (peft.utils.merge_utils, the functions behind
-add_weighted_adapter), tensor by tensor, with two steps done here (merge_tensors says why:
-TIES' trim, DARE's rescale); tests/test_delta.py checks it against a direct computation of
-the documented formulas. DARE's random masks are drawn from torch's
+The merge arithmetic is each method's (merges/: PEFT's peft.utils.merge_utils, the
+functions behind add_weighted_adapter, with TIES' trim and DARE's rescale done there, each
+saying why), tensor by tensor; tests/test_delta.py checks it against a direct computation
+of the documented formulas. DARE's random masks are drawn from torch's
 generator seeded with the merge's seed, module by module in a fixed order, so a merge is
 the same in every worker and in the export.
 """
@@ -30,6 +30,7 @@ from typing import Any, Iterator, Optional
 
 import torch
 
+from . import merges
 from .candidates import DeltaMerge
 from .errors import UserError
 from .experts import BankLayout
@@ -37,36 +38,9 @@ from .experts import BankLayout
 
 def merge_tensors(deltas: torch.Tensor, spec: DeltaMerge) -> torch.Tensor:
     """merge(delta_1..delta_n) for one tensor; deltas is (n, *shape)."""
-    from peft.utils import merge_utils
-
     n = deltas.shape[0]
     w = torch.tensor(spec.weights if spec.weights is not None else [spec.scale] * n, dtype=deltas.dtype)
-    if spec.method in ("linear", "task_arithmetic"):
-        return merge_utils.task_arithmetic(list(deltas), w)
-    if spec.method == "ties":
-        kept = torch.stack([trim(x, spec.density) for x in deltas])
-    else:
-        # PEFT before 0.19 (our floor is 0.14) computes DARE's 1/density rescale and discards
-        # it, so the rescale is done here on PEFT's random pruning
-        kept = torch.stack([merge_utils.prune(x, spec.density, method="random") / spec.density for x in deltas])
-    # then merge_utils.ties / dare_ties step by step: the sign elected on the unweighted
-    # deltas, the weighted deltas that agree with it averaged
-    sign = merge_utils.calculate_majority_sign_mask(kept, method="total")
-    return merge_utils.disjoint_merge(kept * merge_utils.reshape_weight_task_tensors(kept, w), sign)
-
-
-def trim(x: torch.Tensor, density: float) -> torch.Tensor:
-    """TIES' trim: keep the top `density` of |x|. It is PEFT's magnitude pruning with the
-    threshold found by kthvalue instead of a topk over the kept entries, which selects the
-    same entries (but for exact ties in |x|) and is 2 to 7 times faster on CPU, where the
-    topk took most of a TIES merge's time (tests/test_delta.py checks the formula)."""
-    k = int(density * x.numel())
-    if k <= 0:
-        return torch.zeros_like(x)
-    if k >= x.numel():
-        return x
-    threshold = x.abs().flatten().kthvalue(x.numel() - k + 1).values
-    return torch.where(x.abs() >= threshold, x, torch.zeros_like(x))
+    return merges.method(spec.method).merge(deltas, w, spec)
 
 
 def lora_modules(model: torch.nn.Module, layout: BankLayout) -> list[tuple[str, Any, int, int]]:

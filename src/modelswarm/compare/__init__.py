@@ -10,7 +10,7 @@ import pkgutil
 
 from .base import METHODS, BudgetExceeded, Context, Method, Outcome, register
 
-_NOT_METHODS = {"base", "runner", "table", "export", "grid"}
+_NOT_METHODS = {"base", "runner", "table", "export"}
 for _mod in pkgutil.iter_modules(__path__):
     if _mod.name not in _NOT_METHODS:
         importlib.import_module(f"{__name__}.{_mod.name}")
