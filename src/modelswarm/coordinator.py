@@ -32,7 +32,7 @@ from .lock import RunLock
 from .pool import ClusterLost, EvaluatorPool, init_ray
 from .progress import Progress
 from .report import finish
-from .state import Evaluation, RunDir
+from .state import Evaluation, RunDir, packed_result
 from .layer_groups import n_layers
 from .swarm import Swarm, coefficient_groups
 from .utilities import make_utility
@@ -183,7 +183,7 @@ class Evaluations:
         if isinstance(result, Failure):
             ev = Evaluation(**head, result=None, error=f"{result.reason} (after {result.attempts} attempts)")
         else:
-            ev = Evaluation(**head, result=replace(result, seconds=round(result.seconds, 4)),
+            ev = Evaluation(**head, result=replace(packed_result(result), seconds=round(result.seconds, 4)),
                             bound=job.bound if result.early_exit else None)
         self.run_dir.append(ev)
         if not ev.failed:
