@@ -88,13 +88,44 @@ def test_the_official_reward_normalisation():
     assert length_score(10, 10, 201) == 0.0 and length_score(201, 10, 201) == 1.0 and length_score(300, 10, 201) == 1.0
 
 
-@pytest.mark.parametrize("reply, want", [
-    ("Rating: 7/10 because", 7), ("Rating: 10/10", 10), ("Sure. Rating: 3 /10", 3), ("Rating: 1/10 Rating: 9/10", 1),
-    ("Rating: 0/10", None), ("Rating: 11/10", None), ("Rating: seven/10", None), ("Rating: 7", None),
-    ("rating: 7/10", None), ("7/10", None), ("Rating: 7.5/10", None), ("", None),
+def official_parse_gemini_score(response):
+    """evaluate.py parse_gemini_score, as written there (less its warning)."""
+    if "Rating: " not in response:
+        return 1  # output format invalid
+    score = response.split("Rating: ")[1].split("/10")[0]
+    return int(score)
+
+
+# official: the number it returns, or "raises" where int() fails (the search crashes there)
+@pytest.mark.parametrize("reply, official", [
+    ("Rating: 7", 7), ("Rating: 0/10", 0), ("Rating: 11/10", 11), ("Rating: +7/10", 7),  # no clamping
+    ("Rating: 7/10 because", 7), ("Rating: 10/10", 10), ("Sure. Rating: 3 /10", 3), ("Rating:  8 /10", 8),
+    ("Rating: 1/10 Rating: 9/10", 1), ("Rating: 4 Rating: 9/10", 4), ("Rating: -2/10", -2), ("Rating: 6\n", 6),
+    ("rating: 7/10", 1), ("7/10", 1), ("", 1),  # no "Rating: ": the official 1
+    ("Rating: seven/10", "raises"), ("Rating: 7.5/10", "raises"), ("Rating: 7 out of 10", "raises"),
+    ("Rating: 7\n\nClear and short.", "raises"), ("Rating: ", "raises"),
 ])
-def test_the_rating_parse_is_strict(reply, want):
-    assert parse_rating(reply) == want
+def test_the_rating_parse_is_the_officials(reply, official):
+    try:
+        got = official_parse_gemini_score(reply)
+    except ValueError:
+        got = "raises"
+    assert got == official  # the table is what the official function does
+    ours = parse_rating(reply)
+    if official == "raises":
+        assert ours is None  # counted as unparsable, given default_rating
+    elif "Rating: " not in reply:
+        assert ours is None  # default_rating, the official 1 by default
+    else:
+        assert ours == official
+
+
+@pytest.mark.parametrize("reply", ["Rating: 7/10 and", "Rating: 7 Rating: ", "x Rating: 10/10"])
+def test_a_reply_is_settled_once_more_text_cannot_change_its_rating(reply):
+    from modelswarm.utilities.llm_judge import settled
+
+    assert settled(reply) and all(parse_rating(reply + more) == parse_rating(reply) for more in ("0", " 5/10", "\n"))
+    assert not settled("Rating: 7") and not settled("Rating: 1") and not settled("no rating yet")
 
 
 def test_judge_utility_is_the_mean_parsed_rating_over_ten_and_counts_unparsable(models):
