@@ -62,7 +62,7 @@ def hand_reward(rm_dir, prompt: str, response: str) -> tuple[float, int]:
         return float(rm(input_ids=ids).logits[0, 0]), len(tok(response)["input_ids"])
 
 
-@pytest.mark.parametrize("mode", ["default", "concise", "verbose"])
+@pytest.mark.parametrize("mode", ["default", "concise", "verbose", "reverse"])
 def test_reward_utility_is_the_reward_model_on_generates_outputs(models, mode):
     util = utility_of("reward_model", data=str(models["data"]), max_new_tokens=12, reward_model=str(models["rm"]),
                       mode=mode, reward_low=-0.5, reward_high=0.5, length_low=2, length_high=14, batch_sequences=4, decode_rows=3)
@@ -74,10 +74,44 @@ def test_reward_utility_is_the_reward_model_on_generates_outputs(models, mode):
         r, n = hand_reward(models["rm"], p, hf_reply(models["model"], models["tok"], p, 12).strip())
         r = min(1.0, max(0.0, (r + 0.5) / 1.0))
         ln = min(1.0, max(0.0, (n - 2) / 12))
-        want.append({"default": r, "concise": (r + 1 - ln) / 2, "verbose": (r + ln) / 2}[mode])
+        want.append({"default": r, "concise": (r + 1 - ln) / 2, "verbose": (r + ln) / 2,
+                     "reverse": -(r + min(1, n)) / 2}[mode])
     assert score.value == pytest.approx(sum(want) / len(want), abs=1e-5)
+    assert score.per_example == pytest.approx(want, abs=1e-5)
     engine = util.engine(models["model"], models["tok"])
     assert util.reward_engine(engine).model is util.reward_engine(engine).model  # loaded once per engine, kept
+
+
+def official_reward_scores(raw, lengths, mode):
+    """reward_modeling.get_reward_scores from the raw rewards and token counts on, as written there."""
+    RM_HIGH, RM_LOW, LEN_HIGH, LEN_LOW = 2.65625, -3.060546875, 201, 10
+    scores = [(x - RM_LOW) / (RM_HIGH - RM_LOW) for x in raw]
+    scores = [max(0, min(1, x)) for x in scores]
+    if not mode == "default":
+        if mode == "verbose":
+            lengths = [(x - LEN_LOW) / (LEN_HIGH - LEN_LOW) for x in lengths]
+        elif mode == "concise":
+            lengths = [1 - ((x - LEN_LOW) / (LEN_HIGH - LEN_LOW)) for x in lengths]
+        lengths = [max(0, min(1, x)) for x in lengths]
+        scores = [(scores[i] + lengths[i]) / 2 for i in range(len(scores))]
+    if mode == "reverse":
+        scores = [-x for x in scores]
+    return scores
+
+
+@pytest.mark.parametrize("mode", ["default", "concise", "verbose", "reverse"])
+def test_each_mode_gives_the_official_reward_score(mode):
+    from types import SimpleNamespace
+
+    from modelswarm.utilities.reward_model import combine
+
+    p = SimpleNamespace(mode=mode, reward_low=-3.060546875, reward_high=2.65625, length_low=10, length_high=201)
+    raw = [-4.0, -3.0, -1.0, 0.0, 0.5, 2.0, 3.0, 1.0]
+    lengths = [0, 1, 5, 10, 50, 150, 201, 300]
+    want = official_reward_scores(raw, lengths, mode)
+    assert [combine(r, n, p) for r, n in zip(raw, lengths)] == pytest.approx(want, abs=1e-12)
+    if mode == "reverse":  # a better reward is a worse utility
+        assert combine(2.0, 20, p) < combine(0.0, 20, p) < 0
 
 
 def test_the_official_reward_normalisation():
