@@ -74,7 +74,10 @@ class SwarmParams(Section):
         ["base"], description="extra starting particles after the experts, in place of crossover children: "
         "`base` (all coefficients 0, the base model; LoRA banks of A and B only, skipped for full fine-tunes) "
         "and `uniform` (the uniform soup). The paper starts from the experts and crossover children only "
-        "(`[]`); the base point lets the swarm scale the experts' deltas (README: differences)")
+        "(`[]`); the base point lets the swarm scale the experts' deltas (README: differences). It changes more "
+        "than one particle: the base row is a crossover parent too, and each child with it as an ancestor is a "
+        "scaled mix of experts (3 experts, 8 particles: 4 of the 8 starting rows do not sum to 1); `run` prints "
+        "how many at the start")
     crossover_max_weight: float = Field(2.0, gt=0, description="crossover children use w ~ U[0, this)")
     restart_patience: int = Field(
         5, ge=1, description="at the start of each iteration a particle whose personal best is this many or "
