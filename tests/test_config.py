@@ -18,7 +18,7 @@ def write(tmp_path, text):
     return p
 
 
-def test_minimal_config_gets_the_papers_defaults(tmp_path):
+def test_minimal_config_gets_the_documented_defaults(tmp_path):
     cfg = load_config(write(tmp_path, MINIMAL))
     s = cfg.swarm
     assert (s.phi_v, s.phi_p, s.phi_g, s.phi_w) == (0.3, 0.3, 0.5, 0.05)
@@ -144,12 +144,57 @@ def test_a_config_round_trips_through_its_dump(tmp_path):
     assert again.model_dump(exclude={"runs_dir"}) == cfg.model_dump(exclude={"runs_dir"})
 
 
-def test_the_paper_preset_restores_every_official_value_and_lets_a_given_key_win():
-    from modelswarm.config import PAPER, SwarmParams
+# Every swarm key with an official counterpart: its official value and where it is set
+# (github BunsenFeng/model_swarm; "argparse" is search.py's default, "scripts" the
+# search_*.sh files, all four of which pass the same value).
+OFFICIAL = {
+    "phi_v": (0.4, "argparse --inertia"),
+    "phi_p": (0.3, "argparse --cognitive_coeff"),
+    "phi_g": (0.3, "argparse --social_coeff"),
+    "phi_w": (0.3, "argparse --repel_coeff, with --repel_term 1"),
+    "step_length": (1.0, "argparse --step_length"),
+    "step_decay": (0.95, "argparse --step_length_factor, scripts 0.95"),
+    "step_min": (0.1, "argparse --minimum_step_length"),
+    "velocity_init": ("random", "argparse --starting_velocity_mode, scripts random"),
+    "anchors": ([], "search.py: the experts, then crossover children (--populate_initial_experts 1)"),
+    "crossover_max_weight": (2.0, "search.py: w_1 = random.random() * 2"),
+    "restart_patience": (7, "scripts --restart_patience 0.67 x --patience 10: history entries >= 6.7"),
+    "restart": (True, "argparse --restart_stray_particles 1"),
+    "patience": (10, "argparse -p --patience"),
+    "max_iterations": (200, "argparse -m --max_iteration"),
+    "weight_randomness": (True, "argparse --weight_randomess 1"),
+    "drop_iteration": (0.0, "argparse --dropK"),
+    "drop_particle": (0.0, "argparse --dropN"),
+    "ensemble_top_k": (10, "overall_metrics.py: overall_metrics(..., top_k=10)"),
+    "granularity": ("global", "merge.py: one weight per adapter"),
+}
+
+
+@pytest.mark.parametrize("key", sorted(OFFICIAL))
+def test_the_paper_preset_holds_the_official_value_of_every_key(key):
+    from modelswarm.config import PAPER
+
+    official, _where = OFFICIAL[key]
+    assert getattr(SwarmParams(preset="paper"), key) == official
+    if getattr(SwarmParams(), key) != official:  # a default that differs is one the preset lists
+        assert key in PAPER or key == "restart_patience"
+
+
+def test_the_paper_preset_has_the_official_swarm_size_and_lets_a_given_key_win():
+    from modelswarm.swarm import swarm_size
 
     paper = SwarmParams(preset="paper")
-    assert all(getattr(paper, key) == value for key, value in PAPER.items())
-    assert SwarmParams(preset="paper", anchors=["base"]).anchors == ["base"]
+    assert swarm_size(4, paper) == 20  # scripts: --populate_initial_experts 1 --initial_experts_num 20
+    assert SwarmParams(preset="paper", anchors=["base"], phi_g=0.5).anchors == ["base"]
+    assert SwarmParams(preset="paper", phi_g=0.5).phi_g == 0.5
+    assert SwarmParams(preset="paper", restart_patience=2).restart_patience == 2
+
+
+@pytest.mark.parametrize("patience", [1, 3, 4, 10, 25])
+def test_the_paper_restart_patience_restarts_where_the_official_fraction_of_patience_does(patience):
+    p = SwarmParams(preset="paper", patience=patience)
+    for entries in range(1, 40):  # the official test on a history `entries` long since the best
+        assert (entries >= p.restart_patience) == (entries >= 0.67 * patience)
 
 
 def test_validating_a_config_imports_neither_torch_nor_transformers(tmp_path):

@@ -124,6 +124,8 @@ def test_cli_run_status_export_eval(world, tmp_path):
     r = cli("run", path, "--no-live")
     assert r.returncode == 0, r.stderr
     assert "iter   2/2" in r.stdout and "global best" in r.stdout
+    # the base anchor (3 experts, 4 particles: the base row itself) is said before the search starts
+    assert 0 <= r.stdout.find("starting swarm: 1 of 4 particles do not sum to 1") < r.stdout.find("iter ")
     run_dir = tmp_path / "runs" / "cli"
     r = cli("run", path)
     assert r.returncode == 2 and "already exists" in r.stderr

@@ -16,11 +16,39 @@ from modelswarm.utilities.multitask import PART, combine
 from conftest import utility_of
 
 
+def official_multitask(a: float, b: float) -> float:
+    """The official objective (evaluate.py `evaluate`, eval_type "multitask"), as written there."""
+    per_dataset_scores = [a, b]
+    if sum(per_dataset_scores) == 0:
+        per_dataset_scores = [0.01, 0.01]  # dummy scores
+    return 2 * per_dataset_scores[0] * per_dataset_scores[1] / (per_dataset_scores[0] + per_dataset_scores[1])
+
+
 def test_combine_rules():
-    assert combine([0.5, 0.25], "harmonic") == pytest.approx(2 * 0.5 * 0.25 / 0.75)  # the official two-part formula
     assert combine([0.2, 0.4, 0.8], "harmonic") == pytest.approx(3 / (5 + 2.5 + 1.25))
-    assert combine([0.0, 0.9], "harmonic") == 0.0
+    assert combine([0.0, 0.9], "harmonic") == 0.0 and combine([0.0, 0.0, 0.5], "harmonic") == 0.0
+    assert combine([0.0, 0.0, 0.0], "harmonic") == pytest.approx(0.01)  # every part the official dummy 0.01
     assert combine([0.2, 0.4, 0.9], "mean") == pytest.approx(0.5) and combine([0.2, 0.4, 0.9], "min") == 0.2
+
+
+GRID = [k / 10 for k in range(11)]
+PAIRS = [(a, b) for a in GRID for b in GRID]
+
+
+def test_two_part_harmonic_is_the_official_objective_to_the_bit_on_a_grid():
+    for a, b in PAIRS + [(1 / 3, 2 / 7), (0.123, 0.456)]:
+        assert combine([a, b], "harmonic") == official_multitask(a, b)
+
+
+def test_two_part_harmonic_orders_every_pair_of_particles_as_the_official_objective():
+    def order(f, p, q):
+        return (f(*p) > f(*q)) - (f(*p) < f(*q))
+
+    ours = lambda a, b: combine([a, b], "harmonic")  # noqa: E731
+    assert all(order(ours, p, q) == order(official_multitask, p, q) for p in PAIRS for q in PAIRS)
+    # the case a "0 when all parts are 0" rule gets wrong: all zero ranks above a single zero part
+    assert combine([0.0, 0.0], "harmonic") > combine([0.0, 0.7], "harmonic")
+    assert official_multitask(0.0, 0.0) > official_multitask(0.0, 0.7)
 
 
 @pytest.fixture(scope="module")
@@ -65,6 +93,17 @@ def test_parts_without_test_data_have_no_test_split_and_names_stay_unique(tmp_pa
     with_test = utility_of("multitask", parts=[{"kind": "exact_match", "data": str(em), "test_data": str(em)},
                                                {"kind": "multiple_choice", "data": str(mc), "test_data": str(mc)}])
     assert len(with_test.load_split("test")) == 16
+
+
+def test_parts_of_imported_data_are_named_by_their_task_folder(tmp_path):
+    rows = [{"prompt": f"{d}=", "answer": str(d)} for d in range(3)]
+    legal = [write_jsonl(tmp_path / task / "dev.jsonl", rows) for task in ("hearsay", "citation_prediction")]
+    util = utility_of("multitask", parts=[{"kind": "exact_match", "data": str(p)} for p in legal])
+    assert util.names == ["hearsay", "citation_prediction"]
+    same = utility_of("multitask", parts=[{"kind": "exact_match", "data": str(legal[0])},
+                                          {"kind": "exact_match", "data": str(tmp_path / "hearsay" / "dev.jsonl")},
+                                          {"kind": "exact_match", "data": str(write_jsonl(tmp_path / "echo.jsonl", rows))}])
+    assert same.names == ["hearsay", "hearsay-2", "echo"]
 
 
 @pytest.mark.parametrize("parts, problem", [

@@ -142,3 +142,14 @@ def test_the_cases_exercise_restarts_failures_and_both_stops():
         failed.append(any(stream(t, i) is None for t in range(1, stop + 1) for i in range(7)))
     assert min(stops) < 25 and max(stops) == 25
     assert all(restarted) and any(failed)
+
+
+@pytest.mark.parametrize("seed, patience", [(0, 4), (3, 5), (5, 3)])
+def test_the_paper_preset_restarts_where_the_scripts_fraction_of_patience_does(seed, patience):
+    # the official scripts pass --restart_patience 0.67: the threshold is 0.67 x patience, a fraction
+    stream = scripted(seed, 0.1, 3, 0.0)
+    params = SwarmParams(preset="paper", size=7, patience=patience, max_iterations=25)
+    s, restarts, _ = project_run(stream, 3, params)
+    ref_restarts, ref_stop, _, pad = official_replay(stream, 7, patience, 0.67 * patience, 25)
+    assert restarts == ref_restarts and ref_restarts
+    assert s.iteration == ref_stop and s.history == pad["g_history"]

@@ -49,6 +49,15 @@ def test_the_official_letter_parser(output, want):
     assert parse_choice(["A", "B", "C"], ["blue", "green", "red"], output) == want
 
 
+@pytest.mark.parametrize("output, want", [
+    ("xxxxxxxx GREEN yyyyyyyyy", 1), ("it is Red, surely", 2),  # the text in another case than the option's
+    ("the capital is paris", 3),  # an option in capitals found in a lower-case answer
+])
+def test_the_official_letter_parser_matches_option_text_in_any_case(output, want):
+    # official: instance_dict["choices"][key].lower() in output_text.lower()
+    assert parse_choice(["A", "B", "C", "D"], ["blue", "green", "red", "Paris"], output) == want
+
+
 def test_contains_and_last_words_are_the_official_rules():
     assert contains("150", "Grace has 150 pennies.") and contains("15", "150")  # substring, as official
     assert not contains("Paris", "paris")  # case-sensitive, as official

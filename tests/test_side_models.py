@@ -62,7 +62,7 @@ def hand_reward(rm_dir, prompt: str, response: str) -> tuple[float, int]:
         return float(rm(input_ids=ids).logits[0, 0]), len(tok(response)["input_ids"])
 
 
-@pytest.mark.parametrize("mode", ["default", "concise", "verbose"])
+@pytest.mark.parametrize("mode", ["default", "concise", "verbose", "reverse"])
 def test_reward_utility_is_the_reward_model_on_generates_outputs(models, mode):
     util = utility_of("reward_model", data=str(models["data"]), max_new_tokens=12, reward_model=str(models["rm"]),
                       mode=mode, reward_low=-0.5, reward_high=0.5, length_low=2, length_high=14, batch_sequences=4, decode_rows=3)
@@ -74,10 +74,44 @@ def test_reward_utility_is_the_reward_model_on_generates_outputs(models, mode):
         r, n = hand_reward(models["rm"], p, hf_reply(models["model"], models["tok"], p, 12).strip())
         r = min(1.0, max(0.0, (r + 0.5) / 1.0))
         ln = min(1.0, max(0.0, (n - 2) / 12))
-        want.append({"default": r, "concise": (r + 1 - ln) / 2, "verbose": (r + ln) / 2}[mode])
+        want.append({"default": r, "concise": (r + 1 - ln) / 2, "verbose": (r + ln) / 2,
+                     "reverse": -(r + min(1, n)) / 2}[mode])
     assert score.value == pytest.approx(sum(want) / len(want), abs=1e-5)
+    assert score.per_example == pytest.approx(want, abs=1e-5)
     engine = util.engine(models["model"], models["tok"])
     assert util.reward_engine(engine).model is util.reward_engine(engine).model  # loaded once per engine, kept
+
+
+def official_reward_scores(raw, lengths, mode):
+    """reward_modeling.get_reward_scores from the raw rewards and token counts on, as written there."""
+    RM_HIGH, RM_LOW, LEN_HIGH, LEN_LOW = 2.65625, -3.060546875, 201, 10
+    scores = [(x - RM_LOW) / (RM_HIGH - RM_LOW) for x in raw]
+    scores = [max(0, min(1, x)) for x in scores]
+    if not mode == "default":
+        if mode == "verbose":
+            lengths = [(x - LEN_LOW) / (LEN_HIGH - LEN_LOW) for x in lengths]
+        elif mode == "concise":
+            lengths = [1 - ((x - LEN_LOW) / (LEN_HIGH - LEN_LOW)) for x in lengths]
+        lengths = [max(0, min(1, x)) for x in lengths]
+        scores = [(scores[i] + lengths[i]) / 2 for i in range(len(scores))]
+    if mode == "reverse":
+        scores = [-x for x in scores]
+    return scores
+
+
+@pytest.mark.parametrize("mode", ["default", "concise", "verbose", "reverse"])
+def test_each_mode_gives_the_official_reward_score(mode):
+    from types import SimpleNamespace
+
+    from modelswarm.utilities.reward_model import combine
+
+    p = SimpleNamespace(mode=mode, reward_low=-3.060546875, reward_high=2.65625, length_low=10, length_high=201)
+    raw = [-4.0, -3.0, -1.0, 0.0, 0.5, 2.0, 3.0, 1.0]
+    lengths = [0, 1, 5, 10, 50, 150, 201, 300]
+    want = official_reward_scores(raw, lengths, mode)
+    assert [combine(r, n, p) for r, n in zip(raw, lengths)] == pytest.approx(want, abs=1e-12)
+    if mode == "reverse":  # a better reward is a worse utility
+        assert combine(2.0, 20, p) < combine(0.0, 20, p) < 0
 
 
 def test_the_official_reward_normalisation():
@@ -88,13 +122,44 @@ def test_the_official_reward_normalisation():
     assert length_score(10, 10, 201) == 0.0 and length_score(201, 10, 201) == 1.0 and length_score(300, 10, 201) == 1.0
 
 
-@pytest.mark.parametrize("reply, want", [
-    ("Rating: 7/10 because", 7), ("Rating: 10/10", 10), ("Sure. Rating: 3 /10", 3), ("Rating: 1/10 Rating: 9/10", 1),
-    ("Rating: 0/10", None), ("Rating: 11/10", None), ("Rating: seven/10", None), ("Rating: 7", None),
-    ("rating: 7/10", None), ("7/10", None), ("Rating: 7.5/10", None), ("", None),
+def official_parse_gemini_score(response):
+    """evaluate.py parse_gemini_score, as written there (less its warning)."""
+    if "Rating: " not in response:
+        return 1  # output format invalid
+    score = response.split("Rating: ")[1].split("/10")[0]
+    return int(score)
+
+
+# official: the number it returns, or "raises" where int() fails (the search crashes there)
+@pytest.mark.parametrize("reply, official", [
+    ("Rating: 7", 7), ("Rating: 0/10", 0), ("Rating: 11/10", 11), ("Rating: +7/10", 7),  # no clamping
+    ("Rating: 7/10 because", 7), ("Rating: 10/10", 10), ("Sure. Rating: 3 /10", 3), ("Rating:  8 /10", 8),
+    ("Rating: 1/10 Rating: 9/10", 1), ("Rating: 4 Rating: 9/10", 4), ("Rating: -2/10", -2), ("Rating: 6\n", 6),
+    ("rating: 7/10", 1), ("7/10", 1), ("", 1),  # no "Rating: ": the official 1
+    ("Rating: seven/10", "raises"), ("Rating: 7.5/10", "raises"), ("Rating: 7 out of 10", "raises"),
+    ("Rating: 7\n\nClear and short.", "raises"), ("Rating: ", "raises"),
 ])
-def test_the_rating_parse_is_strict(reply, want):
-    assert parse_rating(reply) == want
+def test_the_rating_parse_is_the_officials(reply, official):
+    try:
+        got = official_parse_gemini_score(reply)
+    except ValueError:
+        got = "raises"
+    assert got == official  # the table is what the official function does
+    ours = parse_rating(reply)
+    if official == "raises":
+        assert ours is None  # counted as unparsable, given default_rating
+    elif "Rating: " not in reply:
+        assert ours is None  # default_rating, the official 1 by default
+    else:
+        assert ours == official
+
+
+@pytest.mark.parametrize("reply", ["Rating: 7/10 and", "Rating: 7 Rating: ", "x Rating: 10/10"])
+def test_a_reply_is_settled_once_more_text_cannot_change_its_rating(reply):
+    from modelswarm.utilities.llm_judge import settled
+
+    assert settled(reply) and all(parse_rating(reply + more) == parse_rating(reply) for more in ("0", " 5/10", "\n"))
+    assert not settled("Rating: 7") and not settled("Rating: 1") and not settled("no rating yet")
 
 
 def test_judge_utility_is_the_mean_parsed_rating_over_ten_and_counts_unparsable(models):

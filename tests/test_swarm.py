@@ -80,6 +80,17 @@ def test_the_base_anchor_is_skipped_where_zero_is_not_the_base_model():
     assert np.allclose(s.x[3], 1 / 3)
 
 
+def test_the_base_anchor_is_a_crossover_parent_so_several_starting_rows_leave_the_simplex():
+    from modelswarm.swarm import off_the_simplex
+
+    base = Swarm.create(3, SwarmParams(size=8), seed=0)  # swarm_configs/tiny.yaml's shape
+    sums = base.x.sum(axis=1)
+    assert off_the_simplex(base.x, 3) == int((~np.isclose(sums, 1.0)).sum()) == 4  # the base row and 3 children
+    assert off_the_simplex(Swarm.create(3, SwarmParams(preset="paper", size=8), seed=0).x, 3) == 0
+    layers = Swarm.create(3, SwarmParams(size=8, granularity="layers", layer_groups=2), seed=0)
+    assert off_the_simplex(layers.x, 3) == 4
+
+
 def test_anchors_leave_the_sum_of_coefficients_free():
     # the experts and their children all sum to 1, and so does every move between them:
     # only a point off that plane (the base model) lets the swarm scale the experts' deltas

@@ -240,7 +240,7 @@ def test_unknown_utility_kind(tmp_path):
 
     path = tmp_path / "c.yaml"
     path.write_text("base_model: b\nexperts: [x, y]\nutility: {kind: bleu, data: v}\n")
-    with pytest.raises(UserError, match=r"c.yaml: key 'utility.kind' is 'bleu', an unknown utility \(have: exact_match, "):
+    with pytest.raises(UserError, match=r"c.yaml: key 'utility.kind' is 'bleu', an unknown utility \(have: abstain_qa, exact_match, "):
         load_config(path)
 
 

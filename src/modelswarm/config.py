@@ -11,6 +11,7 @@ naming the file and the key (config_errors.py).
 
 from __future__ import annotations
 
+import math
 import sys
 from pathlib import Path
 from typing import Any, Callable, Literal, Optional, Union
@@ -33,9 +34,19 @@ def _in_unit(lo_open: bool, hi_open: bool) -> Callable[[float], float]:
     return check
 
 
-# The official algorithm's values for the keys whose defaults differ from it; each
-# difference and the measurement behind it is in the README's differences table.
-PAPER: dict[str, Any] = {"anchors": []}
+# The official algorithm's values (search.py's argparse defaults; restart_patience from the
+# search_*.sh scripts, which all pass 0.67) for the keys whose defaults differ from it; each
+# difference is in the README's differences table, key by key in "The paper preset".
+PAPER: dict[str, Any] = {"anchors": [], "max_iterations": 200,
+                         "phi_v": 0.4, "phi_p": 0.3, "phi_g": 0.3, "phi_w": 0.3}
+# official --restart_patience of the scripts: a fraction of patience (see paper_restart_patience)
+PAPER_RESTART_FRACTION = 0.67
+
+
+def paper_restart_patience(patience: int) -> int:
+    """The official restart test `len(history) - first_best_index >= 0.67 * patience` on
+    whole numbers: the smallest integer at or above the product (7 for patience 10)."""
+    return math.ceil(PAPER_RESTART_FRACTION * patience)
 
 
 class SwarmParams(Section):
@@ -44,8 +55,9 @@ class SwarmParams(Section):
     except where PAPER lists the official value; `preset: paper` restores those."""
 
     preset: Literal["default", "paper"] = Field(
-        "default", description="`paper`: the official algorithm (its value for every key whose default "
-        "differs: " + ", ".join(PAPER) + "); keys set next to it still win")
+        "default", description="`paper`: the official algorithm, its value for every key whose default "
+        "differs: " + ", ".join(f"{k} {v}" for k, v in PAPER.items()) + ", restart_patience ⌈0.67 × patience⌉ "
+        "(7); keys set next to it still win")
     size: Optional[int] = Field(None, description="number of particles N; unset means 20 (the paper's N: "
                                 "the n experts, the anchors, then crossover children), or n if larger; fewer "
                                 "than n is refused")
@@ -62,13 +74,17 @@ class SwarmParams(Section):
         ["base"], description="extra starting particles after the experts, in place of crossover children: "
         "`base` (all coefficients 0, the base model; LoRA banks of A and B only, skipped for full fine-tunes) "
         "and `uniform` (the uniform soup). The paper starts from the experts and crossover children only "
-        "(`[]`); the base point lets the swarm scale the experts' deltas (README: differences)")
+        "(`[]`); the base point lets the swarm scale the experts' deltas (README: differences). It changes more "
+        "than one particle: the base row is a crossover parent too, and each child with it as an ancestor is a "
+        "scaled mix of experts (3 experts, 8 particles: 4 of the 8 starting rows do not sum to 1); `run` prints "
+        "how many at the start")
     crossover_max_weight: float = Field(2.0, gt=0, description="crossover children use w ~ U[0, this)")
     restart_patience: int = Field(
         5, ge=1, description="at the start of each iteration a particle whose personal best is this many or "
         "more entries old in its own score history (one entry per iteration, the first for the initial swarm) "
         "goes back to its personal best with v = 0; checked every iteration, so it restarts each iteration "
-        "until it improves. It is the official `restart_patience × patience` (0.5 × 10)")
+        "until it improves. It is the official `restart_patience × patience` rounded up: 0.5 × 10 (the argparse "
+        "default) here, 0.67 × 10 → 7 (the shipped scripts) under `preset: paper`")
     restart: bool = Field(True, description="`false` turns restarts off (official `--restart_stray_particles 0`)")
     patience: int = Field(10, ge=1, description="stop when the last `patience` entries of the global-best "
                           "history (one per iteration, the first for the initial swarm) are equal")
@@ -102,7 +118,9 @@ class SwarmParams(Section):
     @classmethod
     def _preset(cls, data: Any) -> Any:
         if isinstance(data, dict) and data.get("preset") == "paper":
-            return {**PAPER, **data}
+            patience = data.get("patience", cls.model_fields["patience"].default)
+            restart = paper_restart_patience(patience) if isinstance(patience, int) else None
+            return {**PAPER, **({"restart_patience": restart} if restart else {}), **data}
         return data
 
     @model_validator(mode="after")

@@ -34,7 +34,7 @@ from .progress import Progress
 from .report import finish
 from .state import Evaluation, RunDir, packed_result
 from .layer_groups import n_layers
-from .swarm import Swarm, coefficient_groups
+from .swarm import Swarm, coefficient_groups, off_the_simplex
 from .utilities import make_utility
 from .utilities.python_fn import sys_paths_for
 
@@ -246,6 +246,9 @@ def _run_locked(prep: Prepared, rd: RunDir, address: Optional[str], resume: bool
     swarm, state = rd.load_state(config) if resume else (None, {})
     if swarm is None:
         swarm = Swarm.create(len(bank.names), config.swarm, config.seed, base_point=zero_is_base(bank.layout))
+        if scaled := off_the_simplex(swarm.x, len(bank.names)):
+            print(f"starting swarm: {scaled} of {swarm.size} particles do not sum to 1 (the base anchor and the crossover "
+                  "children descended from it; swarm.anchors: [] is the official start)", flush=True)
     elapsed_before = float(state.get("elapsed_s", 0.0))
     t0 = time.monotonic()
 

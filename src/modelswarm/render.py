@@ -57,8 +57,11 @@ def print_summary(summary: dict[str, Any], console: Optional[Console] = None) ->
     stats, diamond = summary.get("history_stats"), summary.get("diamond_in_the_rough")
     if stats and diamond:
         when = f" (last in iteration {stats['last_change']})" if stats["last_change"] is not None else ""
-        console.print(f"global best improved {stats['improvements']} times{when}; it is particle "
-                      f"{diamond['particle']}, ranked {diamond['starting_rank']} of {diamond['swarm_size']} at the start")
+        # the official pick: the last particle whose personal best ties the global best, which is
+        # not always the one whose position best/ holds (the first to reach it)
+        console.print(f"global best improved {stats['improvements']} times{when}; its score is particle "
+                      f"{diamond['particle']}'s personal best (the last of ties), ranked {diamond['starting_rank']} of "
+                      f"{diamond['swarm_size']} at the start")
     ens = summary.get("ensemble", {})
     if "val" in ens:
         test = f", test {ens['test']:.4f}" if "test" in ens else ""

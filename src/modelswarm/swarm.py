@@ -59,6 +59,14 @@ def crossover_init(n_experts: int, size: int, rng: np.random.Generator, max_weig
     return np.stack(rows)
 
 
+def off_the_simplex(x: np.ndarray, n_experts: int) -> int:
+    """Starting particles whose coefficients (in some layer group) do not sum to 1: the base
+    point and every crossover child with it among its ancestors, which scale the experts'
+    deltas as a whole; an official starting swarm has none."""
+    sums = x.reshape(len(x), -1, n_experts).sum(axis=2)
+    return int((~np.isclose(sums, 1.0)).any(axis=1).sum())
+
+
 def random_velocities(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """v_i = x_j - x_i for a random other particle j."""
     n = len(x)

@@ -8,13 +8,16 @@ per worker next to the particle model, reads `template` with {prompt} and {respo
 filled in (through its chat template as `judge_chat_template` says), its reply is taken to
 start with `judge_prefix`, and it continues greedily for up to `judge_max_new_tokens`.
 
-The rating is parsed strictly, as the official `parse_gemini_score` (evaluate.py) does:
-the text between the first "Rating: " and the next "/10" must be a whole number from 1 to
-10. Anything else is unparsable: it counts as `default_rating` (the official 1) and the
-number of such replies is recorded in the journal (`counts.unparsable_ratings`). Where the
-official code crashes on "Rating: seven/10" (int() raises and the retries repeat it), this
-counts it as unparsable. The utility is the mean rating / 10 (the official mean rating is
-on 1-10; dividing keeps utilities in [0, 1]).
+The rating is parsed as the official `parse_gemini_score` (evaluate.py) parses it: the
+text after the first "Rating: ", up to the next "/10" (or the next "Rating: ", or the end
+of the reply), through Python's int(). So "Rating: 7/10", "Rating: 7" (no "/10"),
+"Rating: +7/10", " 8 /10" all read as the number, and there is no clamping: "Rating: 0/10"
+is 0 and "Rating: 11/10" is 11, as officially. A reply without "Rating: " is
+`default_rating` (the official 1). Where int() fails ("Rating: seven/10", "Rating: 7.5/10",
+"Rating: 7 out of 10") the official code raises, its retries repeat the same call and the
+search crashes; here the reply counts as `default_rating` too. Both kinds of miss are
+counted in the journal (`counts.unparsable_ratings`). The utility is the mean rating / 10
+(the official mean rating is on 1-10; dividing keeps utilities near [0, 1]).
 
 The default template is the official Gemini prompt (`gemini_eval`), without the stray
 " + \\" that the official string literal carries into it.
@@ -22,7 +25,6 @@ The default template is the official Gemini prompt (`gemini_eval`), without the 
 
 from __future__ import annotations
 
-import re
 from typing import Literal, Optional
 
 from pydantic import Field, field_validator
@@ -35,26 +37,25 @@ OFFICIAL_TEMPLATE = (
     "For the following instruction and response, please rate the response on a scale of 1 to 10, where 1 is "
     "the worst and 10 is the best. Please respond with \"Rating: ?/10\" first and then provide your reason.\n\n"
     "Instruction: {prompt}\n\nResponse: {response}")
-RATING = re.compile(r"\s*(\d+)\s*")
 
 
 def parse_rating(reply: str) -> Optional[int]:
-    """The official parse_gemini_score, strict: the whole number between the first
-    "Rating: " and the next "/10", from 1 to 10; None when there is none."""
+    """The official parse_gemini_score: int() of the text between the first "Rating: " and
+    the next "/10"; None where there is no "Rating: " (official: 1) or int() fails
+    (official: an exception)."""
     if "Rating: " not in reply:
         return None
-    after = reply.split("Rating: ", 1)[1]
-    if "/10" not in after:
+    try:
+        return int(reply.split("Rating: ")[1].split("/10")[0])
+    except ValueError:
         return None
-    m = RATING.fullmatch(after.split("/10", 1)[0])
-    if m is None or not 1 <= int(m.group(1)) <= 10:
-        return None
-    return int(m.group(1))
 
 
 def settled(reply: str) -> bool:
-    """Has the reply gone far enough that more text cannot change parse_rating?"""
-    return "Rating: " in reply and "/10" in reply.split("Rating: ", 1)[1]
+    """Has the reply gone far enough that more text cannot change parse_rating? The text
+    parsed ends at a "/10" or at a second "Rating: "."""
+    parts = reply.split("Rating: ")
+    return len(parts) > 2 or (len(parts) == 2 and "/10" in parts[1])
 
 
 def fill(template: str, prompt: str, response: str) -> str:

@@ -6,21 +6,28 @@ medmcqa, science = scifact + stem, culture = normad_country + normad_value) scor
 harmonic mean of two accuracies. Here a multitask has any number of parts (2 or more), of
 any kind but multitask, and `combine` says how their scores become one:
 
-  harmonic  n / sum(1 / s_i), 0 when some part scores 0 (the official objective; the
-            official code returns 0.01 when every part scores 0, and has exactly two parts)
+  harmonic  the official objective (`evaluate`, eval_type "multitask", two parts there):
+            n * prod(s) / sum over i of prod(s_j, j != i), which for two parts is the
+            official 2ab / (a + b) to the last bit; when every part scores 0 each counts
+            as the official dummy 0.01 (utility 0.01), otherwise a part at or below 0
+            makes it 0. So a particle with every part 0 ranks above one with a single
+            part 0, as it does officially.
   mean      the arithmetic mean
   min       the worst part
 
 Every part has its own `data` (and `test_data`: all parts or none). A part is named after
-its data file (its stem; a repeated stem gets "-2", "-3"). Per-part scores go to the live
-table, the journal (`parts`) and summary.json. Examples of all parts are one list, each
-tagged with its part ("_part"), so the per-example marks (and answers, when every part
-has them) are the parts' marks one after the other: the correctness reports and the
-end-of-run ensemble work on them as on a single task.
+its task: its data file's stem, or the folder's name when the stem is a split (dev, val,
+test, ...: `modelswarm data import-official` writes data/<task>/dev.jsonl); a repeated
+name gets "-2", "-3". Per-part scores go to the live table, the journal (`parts`) and
+summary.json. Examples of all parts are one list, each tagged with its part ("_part"), so
+the per-example marks (and answers, when every part has them) are the parts' marks one
+after the other: the correctness reports and the end-of-run ensemble work on them as on
+a single task.
 """
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import ClassVar, Literal, Optional
 
@@ -30,6 +37,7 @@ from ..errors import UserError
 from .base import Score, Utility, UtilitySection, kind_key
 
 PART = "_part"  # the key that tags an example with its part's index
+ALL_ZERO = 0.01  # the official dummy score of every part when all of them score 0
 
 
 def combine(scores: list[float], how: str) -> float:
@@ -38,15 +46,30 @@ def combine(scores: list[float], how: str) -> float:
         return sum(scores) / len(scores)
     if how == "min":
         return min(scores)
-    if any(s <= 0 for s in scores):
+    if all(s == 0 for s in scores):
+        scores = [ALL_ZERO] * len(scores)
+    elif any(s <= 0 for s in scores):
         return 0.0
-    return len(scores) / sum(1.0 / s for s in scores)
+    others = [math.prod(scores[:i] + scores[i + 1:]) for i in range(len(scores))]
+    return len(scores) * math.prod(scores) / sum(others)
+
+
+# file stems that name a split, not a task: `data import-official` writes data/<task>/dev.jsonl
+SPLIT_STEMS = {"dev", "val", "valid", "validation", "test", "train"}
+
+
+def part_name(data: Optional[str], kind: str) -> str:
+    """A part's task name: its data file's stem, or its folder's name when the stem names a split."""
+    if not data:
+        return kind
+    path = Path(data)
+    return path.parent.name if path.stem.lower() in SPLIT_STEMS and path.parent.name else path.stem
 
 
 def part_names(parts: list) -> list[str]:
     names: list[str] = []
     for p in parts:
-        stem = Path(p.data).stem if p.data else p.kind
+        stem = part_name(p.data, p.kind)
         name, k = stem, 1
         while name in names:
             k += 1
@@ -66,7 +89,7 @@ class MultitaskConfig(UtilitySection):
                                        "(`kind`, `data`, `test_data` and that kind's keys), scored on its own data")
     combine: Literal["harmonic", "mean", "min"] = Field(
         "harmonic", description="how part scores become the utility: `harmonic` mean (the paper's multi-task "
-        "objective), `mean`, or `min` (the worst part)")
+        "objective, 0.01 when every part scores 0 as officially), `mean`, or `min` (the worst part)")
 
     @field_validator("parts")
     @classmethod

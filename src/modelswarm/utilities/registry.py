@@ -12,6 +12,7 @@ from typing import Annotated, Any, Union
 
 from pydantic import Field, TypeAdapter
 
+from .abstain_qa import AbstainQA
 from .base import Utility
 from .exact_match import ExactMatch
 from .llm_judge import LLMJudge
@@ -21,6 +22,7 @@ from .python_fn import PythonFunction
 from .reward_model import RewardModel
 
 KINDS: tuple[type[Utility], ...] = (
+    AbstainQA,
     ExactMatch,
     LLMJudge,
     MultipleChoice,

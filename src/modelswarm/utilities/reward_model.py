@@ -15,7 +15,10 @@ model's range). `mode`:
   default  r'
   concise  (r' + 1 - l) / 2,   l = (tokens - length_low) / (length_high - length_low) clipped to [0, 1]
   verbose  (r' + l) / 2        tokens: the response's length in reward-model tokens (official LEN_LOW 10, LEN_HIGH 201)
-  reverse  -r'                 (the official dual-use study)
+  reverse  -(r' + min(1, tokens)) / 2, which is -(r' + 1) / 2 for any response of a token
+           or more: the official dual-use study, as get_reward_scores computes it (its
+           non-default branch averages r' with the raw token count clipped to [0, 1],
+           then negates); the same order of particles as -r'
 The utility is the mean over prompts. The official run generates 200 tokens without the
 chat template; set max_new_tokens: 200 and chat_template: "off" to match it.
 """
@@ -47,7 +50,7 @@ def combine(r: float, tokens: int, p) -> float:
     if p.mode == "default":
         return r
     if p.mode == "reverse":
-        return -r
+        return -(r + min(1.0, max(0.0, tokens))) / 2
     lng = length_score(tokens, p.length_low, p.length_high)
     return (r + (lng if p.mode == "verbose" else 1.0 - lng)) / 2
 
@@ -58,7 +61,8 @@ class RewardModelConfig(UtilitySection):
                               "AutoModelForSequenceClassification with a single logit (num_labels 1)")
     mode: Literal["default", "concise", "verbose", "reverse"] = Field(
         "default", description="`default`: the normalised reward; `concise` / `verbose`: its mean with a "
-        "length score favouring short / long responses (the paper's variants); `reverse`: minus the reward")
+        "length score favouring short / long responses (the paper's variants); `reverse`: the official "
+        "-(r' + 1) / 2, the negated reward")
     reward_low: float = Field(-3.060546875, description="raw reward mapped to 0 (official RM_LOW)")
     reward_high: float = Field(2.65625, description="raw reward mapped to 1 (official RM_HIGH)")
     length_low: int = Field(10, ge=0, description="response tokens at or below which the verbosity score is 0 "
