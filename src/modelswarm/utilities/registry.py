@@ -15,6 +15,7 @@ from pydantic import Field, TypeAdapter
 from .base import Utility
 from .exact_match import ExactMatch
 from .llm_judge import LLMJudge
+from .lm_harness import LmEval
 from .multiple_choice import MultipleChoice
 from .multitask import Multitask
 from .python_fn import PythonFunction
@@ -23,6 +24,7 @@ from .reward_model import RewardModel
 KINDS: tuple[type[Utility], ...] = (
     ExactMatch,
     LLMJudge,
+    LmEval,
     MultipleChoice,
     Multitask,
     PythonFunction,
