@@ -31,7 +31,7 @@ from .data import read_jsonl
 INSTALL = "needs lm-eval, the optional extra: pip install 'model-swarms[lmeval]'"
 # keys of the task config that say where its documents come from: the utility's data replaces them
 DATASET_KEYS = ("dataset_path", "dataset_name", "dataset_kwargs", "custom_dataset", "training_split",
-                "validation_split", "test_split", "fewshot_split", "process_docs")
+                "validation_split", "test_split", "fewshot_split")
 SPLIT = "test"  # the one split a scoring task holds
 
 
