@@ -131,3 +131,26 @@ def test_an_lm_eval_run_exports_its_own_task_and_lm_eval_agrees(world, digits_ya
                                         "test": [json.loads(x) for x in world["test"].read_text().splitlines()]})
     assert theirs == {"modelswarm_harness_validation": ev.evaluate(best, "val").utility.value,
                       "modelswarm_harness_test": ev.evaluate(best, "test").utility.value}
+
+
+def test_an_exact_match_first_line_run_exports_a_task_that_marks_each_answer_alike(world, tmp_path):
+    from modelswarm.lm_eval_export import task_body
+    from modelswarm.tiny import write_jsonl
+    from modelswarm.utilities import make_utility
+
+    names = load_bank(str(world["experts"])).names
+    up = np.array([float(n == "up") for n in names])
+    lines = [json.loads(x) for x in world["val"].read_text().splitlines()]
+    data = write_jsonl(tmp_path / "em.jsonl", [{"prompt": ex["question"], "answer": ex["choices"][ex["answer"]]}
+                                               for ex in lines])
+    # one new token: the experts answer a bare digit, then ramble on the same line
+    native = utility_config(kind="exact_match", data=str(data), max_new_tokens=1)
+    harness = utility_config(kind="lm_eval", data=str(data), task={"task": "em", **task_body(make_utility(native))})
+    examples = make_utility(native).load_split("val")
+    values = []
+    for x in (up, np.zeros_like(up)):  # the `up` expert (right on half the lines), the base model
+        ours = evaluator(world, native, {"val": examples}).evaluate(x).utility
+        theirs = evaluator(world, harness, {"val": examples}).evaluate(x).utility
+        assert theirs.per_example == ours.per_example and theirs.value == ours.value
+        values.append(ours.value)
+    assert values[0] > values[1]
