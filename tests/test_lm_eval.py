@@ -1,10 +1,11 @@
 """lm-evaluation-harness, both ways, on the tiny world: the `lm_eval` utility scores a particle
 on the worker's resident composed model, and `modelswarm export --lm-eval-task DIR` writes
 tasks over the run's own data with the lm_eval command that re-checks the exported particle.
-Where the scoring rule is the same (multiple_choice by log-likelihood, equal-length choices),
-the tool's number and lm-eval's are equal. Needs the `lmeval` extra; no Ray: the run
-directory is written by the functions a run calls, its particles scored by a worker's
-Evaluator in this process."""
+Where the scoring rule is the same (multiple_choice by log-likelihood, equal-length choices;
+exact_match on the first line), the tool's number and lm-eval's are equal. The tests that run
+lm-eval need the `lmeval` extra and are slow (each lm_eval process indexes lm-eval's own task
+library); no Ray: the run directory is written by the functions a run calls, its particles
+scored by a worker's Evaluator in this process."""
 
 from __future__ import annotations
 
@@ -19,18 +20,18 @@ import numpy as np
 import pytest
 import yaml
 
-pytest.importorskip("lm_eval", reason="lm-eval is the optional `lmeval` extra: pip install 'model-swarms[lmeval]'")
+from modelswarm.config import load_config
+from modelswarm.errors import UserError
+from modelswarm.experts import load_bank
+from modelswarm.lm_eval_export import task_body
+from modelswarm.state import RunDir
+from modelswarm.swarm import Swarm
+from modelswarm.utilities import make_utility, utility_config
+from modelswarm.worker import Evaluator
 
-from modelswarm.config import load_config  # noqa: E402
-from modelswarm.experts import load_bank  # noqa: E402
-from modelswarm.state import RunDir  # noqa: E402
-from modelswarm.swarm import Swarm  # noqa: E402
-from modelswarm.utilities import utility_config  # noqa: E402
-from modelswarm.worker import Evaluator  # noqa: E402
+from conftest import utility_of, write_config
 
-from conftest import write_config  # noqa: E402
-
-pytestmark = pytest.mark.slow  # two lm_eval processes (each indexes lm-eval's own task library)
+NOT_INSTALLED = "lm-eval is the optional `lmeval` extra: pip install 'model-swarms[lmeval]'"
 
 OFFLINE = {"HF_DATASETS_OFFLINE": "1", "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
 # the tiny world's multiple-choice lines, as an lm-eval task: the question, then " " + choice
@@ -50,8 +51,6 @@ def make_run(world, tmp: Path, name: str, utility: dict) -> tuple[object, RunDir
     bank = load_bank(cfg.experts)
     rd = RunDir(cfg.run_dir)
     rd.create(cfg, tuple(bank.names), tuple(str(world["experts"] / n) for n in bank.names))
-    from modelswarm.utilities import make_utility
-
     ev = evaluator(world, cfg.utility, {"val": make_utility(cfg.utility).load_split("val")})
     swarm = Swarm.create(len(bank.names), cfg.swarm, seed=0)
     swarm.start(np.array([ev.evaluate(x).utility.value for x in swarm.x]))
@@ -87,6 +86,7 @@ def digits_yaml(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def mc_run(world, tmp_path_factory):
+    pytest.importorskip("lm_eval", reason=NOT_INSTALLED)
     """A multiple_choice run (the tool's log-likelihood rule), exported with its lm-eval tasks."""
     tmp = tmp_path_factory.mktemp("mc")
     cfg, rd, best = make_run(world, tmp, "mc", {"kind": "multiple_choice"})
@@ -94,6 +94,7 @@ def mc_run(world, tmp_path_factory):
     return cfg, rd, best, cmd, lm_eval_scores(cmd, tmp)
 
 
+@pytest.mark.slow
 def test_the_lm_eval_utility_scores_the_resident_composed_model_as_multiple_choice_does(world, mc_run, digits_yaml):
     cfg, _, best, _, _ = mc_run
     splits = {"val": [json.loads(x) for x in world["val"].read_text().splitlines()],
@@ -108,6 +109,7 @@ def test_the_lm_eval_utility_scores_the_resident_composed_model_as_multiple_choi
     assert again.value == native.evaluate(best, "val").utility.value
 
 
+@pytest.mark.slow
 def test_lm_eval_rechecks_an_exported_multiple_choice_run_with_the_tools_numbers(world, mc_run):
     cfg, rd, best, cmd, theirs = mc_run
     ev = evaluator(world, cfg.utility, {"val": [json.loads(x) for x in world["val"].read_text().splitlines()],
@@ -121,7 +123,9 @@ def test_lm_eval_rechecks_an_exported_multiple_choice_run_with_the_tools_numbers
     assert f"peft={rd.best_dir.resolve()}" in cmd[cmd.index("--model_args") + 1]
 
 
+@pytest.mark.slow
 def test_an_lm_eval_run_exports_its_own_task_and_lm_eval_agrees(world, digits_yaml, tmp_path):
+    pytest.importorskip("lm_eval", reason=NOT_INSTALLED)
     cfg, rd, best = make_run(world, tmp_path, "harness", {"kind": "lm_eval", "task": str(digits_yaml)})
     cmd = export_with_tasks(rd, tmp_path / "tasks")
     task = yaml.safe_load((tmp_path / "tasks" / "modelswarm_harness_test.yaml").read_text())
@@ -133,11 +137,11 @@ def test_an_lm_eval_run_exports_its_own_task_and_lm_eval_agrees(world, digits_ya
                       "modelswarm_harness_test": ev.evaluate(best, "test").utility.value}
 
 
+@pytest.mark.slow
 def test_an_exact_match_first_line_run_exports_a_task_that_marks_each_answer_alike(world, tmp_path):
-    from modelswarm.lm_eval_export import task_body
     from modelswarm.tiny import write_jsonl
-    from modelswarm.utilities import make_utility
 
+    pytest.importorskip("lm_eval", reason=NOT_INSTALLED)
     names = load_bank(str(world["experts"])).names
     up = np.array([float(n == "up") for n in names])
     lines = [json.loads(x) for x in world["val"].read_text().splitlines()]
@@ -154,3 +158,42 @@ def test_an_exact_match_first_line_run_exports_a_task_that_marks_each_answer_ali
         assert theirs.per_example == ours.per_example and theirs.value == ours.value
         values.append(ours.value)
     assert values[0] > values[1]
+
+
+def test_export_refuses_rules_lm_eval_has_no_counterpart_for(tmp_path):
+    for kind, keys in [("multiple_choice", {"scoring": "generate"}), ("exact_match", {"match": "contains"}),
+                       ("exact_match", {"match": "last_words"})]:
+        with pytest.raises(UserError, match="--lm-eval-task.*no lm-eval counterpart"):
+            task_body(utility_of(kind, data=str(tmp_path / "val.jsonl"), **keys))
+
+
+def test_an_lm_eval_task_given_by_path_is_exported_through_include_so_its_functions_resolve(tmp_path):
+    path = tmp_path / "t.yaml"
+    path.write_text("task: t\noutput_type: multiple_choice\nprocess_docs: !function utils.process\n")
+    assert task_body(utility_of("lm_eval", task=str(path), data=str(tmp_path / "val.jsonl"))) == {"include": str(path)}
+    inline = task_body(utility_of("lm_eval", task={**DIGITS_TASK, "dataset_path": "x", "test_split": "y"},
+                                  data=str(tmp_path / "val.jsonl")))
+    assert inline == {k: v for k, v in DIGITS_TASK.items() if k != "task"}
+
+
+def test_an_lm_eval_metric_or_filter_not_in_the_task_is_a_user_error(tmp_path):
+    pytest.importorskip("lm_eval", reason=NOT_INSTALLED)
+    with pytest.raises(UserError, match="utility.metric.*'f1' is not in the task's metric_list"):
+        utility_of("lm_eval", task=DIGITS_TASK, metric="f1", data=str(tmp_path / "val.jsonl")).check()
+    with pytest.raises(UserError, match="utility.filter"):
+        utility_of("lm_eval", task=DIGITS_TASK, filter="strict", data=str(tmp_path / "val.jsonl")).check()
+    with pytest.raises(UserError, match="utility.task.*not found"):
+        utility_of("lm_eval", task=str(tmp_path / "missing.yaml"), data=str(tmp_path / "val.jsonl")).check()
+
+
+def test_lm_eval_is_an_extra_outside_the_default_setup_whose_only_sdists_are_allowed_by_name():
+    import tomllib
+
+    root = Path(__file__).resolve().parents[1]
+    extras = tomllib.loads((root / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    assert extras["lmeval"] == ["lm-eval>=0.4.13"]
+    makefile = (root / "Makefile").read_text()
+    setup = makefile.split("$(VENV)/.installed: pyproject.toml")[1].split("touch $@")[0]
+    assert "lmeval" not in setup
+    assert "LMEVAL_SDISTS := rouge_score,sqlitedict,word2number\n" in makefile
+    assert "--allow-sdist $(LMEVAL_SDISTS) $(TORCH) '.[test,demo,compare,lmeval]'" in makefile
