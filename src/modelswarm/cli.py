@@ -105,7 +105,9 @@ def export(
     compare directory, a method's answer (a delta-space merge as a merged HF model)."""
     from .export_run import export_command
 
-    export_command(run_dir, out, rank, merged, method, seed, console.print, lm_eval_task)
+    # soft_wrap: the lm_eval command it prints stays one line to copy
+    export_command(run_dir, out, rank, merged, method, seed,
+                   lambda line: console.print(line, soft_wrap=True, markup=False), lm_eval_task)
 
 
 @app.command()

@@ -7,8 +7,9 @@ read). The task's own dataset keys are replaced: the split scored is the example
 score_with, so `max_examples` cuts it like any other kind's.
 
 A worker wraps the model its engine holds (lm-eval's HFLM over the loaded module and its
-tokenizer, made once) and runs lm-eval's own evaluator on it for every particle: the model
-is never reloaded, and the marks are lm-eval's (the `metric` of `filter`, per document).
+tokenizer, made once) and runs lm-eval's own evaluator on it for every particle, set up as
+the lm_eval command sets it up: the model is never reloaded, and the marks are lm-eval's
+(the `metric` of `filter`, per document).
 The engine's `batch_sequences`, `chat_template` and `system_prompt` keys are passed on
 (batch size, apply_chat_template, system_instruction); `max_new_tokens` is not: a
 generate_until task's generation_kwargs say how far to generate.
@@ -117,26 +118,32 @@ class LmEval(Utility):
         return self._lm[1]
 
     def evaluate_task(self, engine, examples) -> dict[str, Any]:
-        """lm-eval's result dict (log_samples on) for `examples` as the task's documents."""
+        """lm-eval's result dict (log_samples on) for `examples` as the task's documents: its
+        evaluate() with the task settings the lm_eval command gives (no few-shot unless the task
+        says, lm-eval's few-shot seed), without the command's environment report per call."""
         require_lm_eval()
         import datasets
-        from lm_eval.evaluator import simple_evaluate
+        from lm_eval.defaults import DEFAULT_OTHER_SEED
+        from lm_eval.evaluator import evaluate
         from lm_eval.tasks import TaskManager
 
         cfg = self.task_config()
         rows = [dict(ex) for ex in examples]
         cfg.update(custom_dataset=lambda **_: datasets.DatasetDict({SPLIT: datasets.Dataset.from_list(rows)}),
                    test_split=SPLIT)
+        chat = engine.uses_chat_template()
         logger = logging.getLogger("lm_eval")
         level = logger.level
         logger.setLevel(logging.ERROR)  # its per-call notes (default aggregations, custom dataset) repeat per particle
         try:
-            return simple_evaluate(
-                self.lm(engine), tasks=[cfg], task_manager=TaskManager(include_defaults=False), log_samples=True,
-                bootstrap_iters=0, apply_chat_template=engine.uses_chat_template(),
-                system_instruction=self.config.system_prompt,
-                # a worker's global RNGs are not lm-eval's to reset; greedy scoring draws nothing
-                random_seed=None, numpy_random_seed=None, torch_random_seed=None)
+            loaded = TaskManager(include_defaults=False).load([cfg])
+            for task in loaded["tasks"].values():
+                if task.get_config("num_fewshot") is None:
+                    task.set_config(key="num_fewshot", value=0)
+                task.set_fewshot_seed(seed=DEFAULT_OTHER_SEED)
+            return evaluate(self.lm(engine), loaded, bootstrap_iters=0, log_samples=True,
+                            system_instruction=self.config.system_prompt, apply_chat_template=chat,
+                            fewshot_as_multiturn=chat)
         finally:
             logger.setLevel(level)
 
