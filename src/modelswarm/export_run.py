@@ -10,8 +10,10 @@ from .errors import UserError
 
 
 def export_command(run_dir: Path, out: Optional[Path], rank: int, merged: bool, method: Optional[str],
-                   seed: Optional[int], log: Callable[[str], None]) -> None:
+                   seed: Optional[int], log: Callable[[str], None], lm_eval_task: Optional[Path] = None) -> None:
     if (Path(run_dir) / "compare.json").is_file():
+        if lm_eval_task is not None:
+            raise UserError("--lm-eval-task", "is for a run directory, not a compare directory")
         from .compare.export import export_compare
         from .state import no_space
 
@@ -21,10 +23,15 @@ def export_command(run_dir: Path, out: Optional[Path], rank: int, merged: bool, 
         return
     if method is not None or seed is not None:
         raise UserError(run_dir, "--method and --seed are for a compare directory (one with compare.json)")
-    export_rank(run_dir, out, rank, merged, log)
+    target = export_rank(run_dir, out, rank, merged, log)
+    if lm_eval_task is not None:
+        from .lm_eval_export import write_lm_eval_tasks
+        from .state import RunDir
+
+        write_lm_eval_tasks(RunDir(run_dir).load_config(), target, lm_eval_task, log)
 
 
-def export_rank(run_dir: Path, out: Optional[Path], rank: int, merged: bool, log: Callable[[str], None]) -> None:
+def export_rank(run_dir: Path, out: Optional[Path], rank: int, merged: bool, log: Callable[[str], None]) -> Path:
     """The rank-th of the run's top-k (1 = the global best) to out (default: best/)."""
     from .card import recorded_scores
     from .experts import load_bank
@@ -54,3 +61,4 @@ def export_rank(run_dir: Path, out: Optional[Path], rank: int, merged: bool, log
         if merged:
             with no_space(rd.path / "merged", "free some space, then export again"):
                 log(f"wrote {export_merged(run_dir)}")
+    return Path(target)

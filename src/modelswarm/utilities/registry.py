@@ -16,6 +16,7 @@ from .abstain_qa import AbstainQA
 from .base import Utility
 from .exact_match import ExactMatch
 from .llm_judge import LLMJudge
+from .lm_harness import LmEval
 from .multiple_choice import MultipleChoice
 from .multitask import Multitask
 from .python_fn import PythonFunction
@@ -25,6 +26,7 @@ KINDS: tuple[type[Utility], ...] = (
     AbstainQA,
     ExactMatch,
     LLMJudge,
+    LmEval,
     MultipleChoice,
     Multitask,
     PythonFunction,
