@@ -26,7 +26,7 @@ import numpy as np
 from .candidates import Candidate, CoefficientRow, DeltaMerge, coeff_hash, merge_hash  # noqa: F401  (the keys' home)
 from .config import Config, dump_config, load_config
 from .errors import UserError
-from .io import append_line, atomic_write_json, atomic_write_text, dumps
+from .io import append_line, atomic_write_bytes, atomic_write_json, atomic_write_text, dumps
 from .swarm import Swarm
 from .utilities.base import Score
 from .worker import EvalResult
@@ -267,22 +267,25 @@ class RunDir:
             append_line(self.journal_file, ev.to_json())
 
     def read_journal(self) -> list[Evaluation]:
+        """The journal's evaluations, read line by line (a run of 20,000 evaluations has a
+        journal of 10+ MB: read whole, it and its lines would sit in memory at once)."""
         if not self.journal_file.exists():
             return []
-        text = self.journal_file.read_text(encoding="utf-8")
-        lines = text.split("\n")
-        # a crash mid-append leaves a last line without its newline: that entry never finished
-        complete, torn = lines[:-1], lines[-1]
-        out = []
-        for lineno, line in enumerate(complete, 1):
-            if not line.strip():
-                continue
-            try:
-                out.append(Evaluation.from_dict(json.loads(line)))
-            except (json.JSONDecodeError, TypeError, KeyError) as exc:
-                raise UserError(f"{self.journal_file}:{lineno}", f"corrupt journal line ({exc})") from None
-        if torn.strip():
+        out, complete = [], 0
+        with open(self.journal_file, "rb") as f:
+            for lineno, line in enumerate(f, 1):
+                if not line.endswith(b"\n"):
+                    # a crash mid-append leaves a last line without its newline: that entry never finished
+                    break
+                complete += len(line)
+                if not line.strip():
+                    continue
+                try:
+                    out.append(Evaluation.from_dict(json.loads(line)))
+                except (ValueError, TypeError, KeyError) as exc:  # ValueError: bad JSON or UTF-8
+                    raise UserError(f"{self.journal_file}:{lineno}", f"corrupt journal line ({exc})") from None
+        if complete < self.journal_file.stat().st_size and self.journal_file.read_bytes()[complete:].strip():
             # drop the torn tail so later appends start on a fresh line
             with self.writing(self.journal_file):
-                atomic_write_text(self.journal_file, "\n".join(complete) + ("\n" if complete else ""))
+                atomic_write_bytes(self.journal_file, self.journal_file.read_bytes()[:complete])
         return out
