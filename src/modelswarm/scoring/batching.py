@@ -43,6 +43,14 @@ def _fits(batch: list[int], real: int, lengths: list[int], n: int, config: Engin
             and (padded <= FREE_PADDED_TOKENS or padded - real - n <= MAX_PADDING * (real + n)))
 
 
+def tree_batches(lengths: list[int], config: EngineConfig) -> list[list[int]]:
+    """Prefix-tree rows for generation: as length_batches, but a row over FREE_PADDED_TOKENS
+    runs alone. A pass that long is compute-bound already, so batching gains nothing, and a
+    row alone that is one prompt's chain runs with causal attention instead of its mask."""
+    return [part for batch in length_batches(lengths, config)
+            for part in ([[k] for k in batch] if lengths[batch[0]] > FREE_PADDED_TOKENS else [batch])]
+
+
 def shares_prefixes(model: torch.nn.Module, config: EngineConfig) -> bool:
     """Score through the prompts' prefix tree (prefix_tree.py)? Asked for, and the model's
     attention takes the tree's custom mask."""

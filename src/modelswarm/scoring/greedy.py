@@ -131,6 +131,8 @@ def tree_greedy_decode(model: torch.nn.Module, prompts: Sequence[Sequence[int]],
     for batch in batching([len(r) for r in rows]):
         part = [rows[i] for i in batch]
         ids, positions, mask = tree_inputs(forest, part, pad_id, param.dtype, param.device)
+        if len(part) == 1 and all(forest.depth[n] == i + 1 for i, n in enumerate(part[0])):
+            mask = None  # one prompt's chain: plain causal attention, cheaper than the same as a mask
         cache = DynamicCache()
         hidden = backbone(input_ids=ids, attention_mask=mask, position_ids=positions,
                           past_key_values=cache, use_cache=True).last_hidden_state
