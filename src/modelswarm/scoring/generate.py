@@ -14,7 +14,7 @@ from typing import Any, Callable, Iterator, Optional, Sequence
 import torch
 
 from ..sections import EngineConfig
-from .batching import length_batches, pad_id, shares_prefixes, tree_cap
+from .batching import length_batches, pad_id, shares_prefixes, tree_batches, tree_cap
 from .greedy import greedy_decode, tree_greedy_decode
 
 
@@ -27,7 +27,7 @@ def generate_ids(model: torch.nn.Module, tokenizer: Any, prompts: Sequence[Seque
         stops = {tokenizer.eos_token_id}
     common = dict(pad_id=pad_id(tokenizer), stops=stops, max_new_tokens=max_new_tokens, needs_more=needs_more)
     if shares_prefixes(model, config):
-        yield from tree_greedy_decode(model, prompts, lambda lengths: length_batches(lengths, config),
+        yield from tree_greedy_decode(model, prompts, lambda lengths: tree_batches(lengths, config),
                                       cap=tree_cap(config), decode_rows=config.decode_rows, **common)
     else:
         yield from greedy_decode(model, prompts, length_batches([len(p) for p in prompts], config), **common)

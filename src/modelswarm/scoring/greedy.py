@@ -25,6 +25,7 @@ import torch
 import torch.nn.functional as F
 from transformers import DynamicCache
 
+from .decode_pool import DecodePool
 from .model_parts import backbone_and_head
 from .prefix_tree import PrefixForest, path_columns, tree_inputs
 
@@ -112,9 +113,9 @@ def tree_greedy_decode(model: torch.nn.Module, prompts: Sequence[Sequence[int]],
                        cap: int, decode_rows: int, pad_id: int, stops: set[int], max_new_tokens: int,
                        needs_more: Optional[NeedsMore] = None) -> Finished:
     """Prefill the prompts' trie in rows of about `cap` nodes; the first token of each prompt
-    comes from its last node. A row still going keeps its own KV and joins a pool; whenever
+    comes from its last node. A row still going takes its KV to the decode pool; whenever
     the pool holds `decode_rows` rows they take one decode step together (continuous
-    batching), so few steps run nearly empty."""
+    batching, decode_pool.py), so few steps run nearly empty."""
     backbone, head = backbone_and_head(model)
     param = next(model.parameters())
     forest, ends = PrefixForest(), defaultdict(list)
@@ -122,33 +123,16 @@ def tree_greedy_decode(model: torch.nn.Module, prompts: Sequence[Sequence[int]],
         ends[forest.insert(p)[-1]].append(k)  # equal prompts share their last node
     rows = forest.rows(cap)
     out: list[list[int]] = [[] for _ in prompts]
-    pool: list[Pending] = []
 
     def goes_on(k: int) -> bool:
         return len(out[k]) < max_new_tokens and _continues(out[k][-1], k, out, stops, needs_more)
 
-    def step(items: list[Pending]) -> Finished:
-        """One decode step for `items`; those that go on rejoin the pool."""
-        lengths = [kv[0][0].shape[1] + 1 for _, kv in items]
-        rows_, ids, mask, positions, cache = _pooled_inputs(items, out, param.device)
-        hidden = backbone(input_ids=ids, attention_mask=mask, position_ids=positions,
-                          past_key_values=cache, use_cache=True).last_hidden_state
-        width, going = mask.shape[1], []
-        for b, (k, token) in enumerate(zip(rows_, greedy_tokens(head, hidden[:, -1, :]))):
-            out[k].append(token)
-            if goes_on(k):
-                going.append((b, (k, [])))
-            else:
-                yield k, out[k]
-        for layer in cache.layers:  # copy out layer by layer, freeing each as we go (peak memory)
-            for b, (_, kv) in going:
-                kv.append((layer.keys[b, :, width - lengths[b]:].clone(), layer.values[b, :, width - lengths[b]:].clone()))
-            layer.keys = layer.values = None
-        pool.extend(item for _, item in going)
-
+    pool = DecodePool(backbone, lambda hidden: greedy_tokens(head, hidden), decode_rows, out, goes_on, param.device)
     for batch in batching([len(r) for r in rows]):
         part = [rows[i] for i in batch]
         ids, positions, mask = tree_inputs(forest, part, pad_id, param.dtype, param.device)
+        if len(part) == 1 and all(forest.depth[n] == i + 1 for i, n in enumerate(part[0])):
+            mask = None  # one prompt's chain: plain causal attention, cheaper than the same as a mask
         cache = DynamicCache()
         hidden = backbone(input_ids=ids, attention_mask=mask, position_ids=positions,
                           past_key_values=cache, use_cache=True).last_hidden_state
@@ -159,40 +143,12 @@ def tree_greedy_decode(model: torch.nn.Module, prompts: Sequence[Sequence[int]],
                 out[k].append(token)
                 if goes_on(k):
                     cols = torch.tensor(path_columns(forest, part[b], i), device=param.device)
-                    pool.append((k, [(layer.keys[b][:, cols], layer.values[b][:, cols]) for layer in cache.layers]))
+                    pool.add(k, [(layer.keys[b][:, cols], layer.values[b][:, cols]) for layer in cache.layers])
                 else:
                     yield k, out[k]
         del cache, hidden
         while len(pool) >= decode_rows:
-            items, pool[:] = pool[:decode_rows], pool[decode_rows:]
-            yield from step(items)
-    while pool:
-        items, pool[:] = pool[:decode_rows], pool[decode_rows:]
-        yield from step(items)
+            yield from pool.step()
+    while len(pool):
+        yield from pool.step()
 
-
-Pending = tuple[int, list[tuple[torch.Tensor, torch.Tensor]]]  # (prompt, per-layer KV of its tokens so far)
-
-
-def _pooled_inputs(items: list[Pending], out: list[list[int]], device) -> tuple:
-    """rows, ids, mask, positions, cache for rows whose KV have different lengths: left-padded
-    to one length, the padding masked out; each row feeds its last token. Consumes the items' KV."""
-    lengths = [kv[0][0].shape[1] for _, kv in items]
-    rows = [k for k, _ in items]
-    width = max(lengths)
-    cache = DynamicCache()
-    for layer in range(len(items[0][1])):
-        k0, v0 = items[0][1][layer]
-        keys = k0.new_zeros((len(items), k0.shape[0], width, k0.shape[2]))
-        values = v0.new_zeros((len(items), v0.shape[0], width, v0.shape[2]))
-        for b, (_, kv) in enumerate(items):
-            keys[b, :, width - lengths[b]:] = kv[layer][0]
-            values[b, :, width - lengths[b]:] = kv[layer][1]
-            kv[layer] = None  # copied: let it go now, not after the last layer (peak memory)
-        cache.update(keys, values, layer)
-    mask = torch.zeros((len(items), width + 1), dtype=torch.long, device=device)
-    for b, n in enumerate(lengths):
-        mask[b, width - n:] = 1
-    ids = torch.tensor([[out[k][-1]] for k in rows], dtype=torch.long, device=device)
-    positions = torch.tensor([[n] for n in lengths], dtype=torch.long, device=device)
-    return rows, ids, mask, positions, cache
