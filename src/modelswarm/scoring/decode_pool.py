@@ -15,6 +15,8 @@ from typing import Callable, Iterator, Optional
 import torch
 from transformers import DynamicCache
 
+from .model_parts import cache_keyword
+
 Pending = tuple[int, list[Optional[tuple[torch.Tensor, torch.Tensor]]]]  # (prompt, per-layer KV (heads, tokens, dim))
 Finished = Iterator[tuple[int, list[int]]]
 
@@ -45,7 +47,7 @@ class DecodePool:
         positions = torch.tensor([[n] for n in self.lengths], dtype=torch.long, device=self.device)
         self.mask = torch.cat([self.mask, self.mask.new_ones((len(self.rows), 1))], dim=1)
         hidden = self.backbone(input_ids=ids, attention_mask=self.mask, position_ids=positions,
-                               past_key_values=self.cache, use_cache=True).last_hidden_state
+                               **{cache_keyword(self.backbone): self.cache}, use_cache=True).last_hidden_state
         keep = []
         for b, (k, token) in enumerate(zip(self.rows, self.head(hidden[:, -1, :]))):
             self.out[k].append(token)

@@ -26,7 +26,7 @@ import torch.nn.functional as F
 from transformers import DynamicCache
 
 from .decode_pool import DecodePool
-from .model_parts import backbone_and_head
+from .model_parts import backbone_and_head, cache_keyword
 from .prefix_tree import PrefixForest, path_columns, tree_inputs
 
 # (example index, tokens generated so far) -> whether more tokens could change its outcome
@@ -67,7 +67,7 @@ def _steps(backbone, head, rows: list[int], ids, mask, positions, cache, out: li
     """Up to `budget` greedy steps for `rows` (prompt indices), starting from the given inputs."""
     for step in range(budget):
         hidden = backbone(input_ids=ids, attention_mask=mask, position_ids=positions,
-                          past_key_values=cache, use_cache=True).last_hidden_state
+                          **{cache_keyword(backbone): cache}, use_cache=True).last_hidden_state
         tokens = greedy_tokens(head, hidden[:, -1, :])
         keep = []
         for b, k in enumerate(rows):
@@ -135,7 +135,7 @@ def tree_greedy_decode(model: torch.nn.Module, prompts: Sequence[Sequence[int]],
             mask = None  # one prompt's chain: plain causal attention, cheaper than the same as a mask
         cache = DynamicCache()
         hidden = backbone(input_ids=ids, attention_mask=mask, position_ids=positions,
-                          past_key_values=cache, use_cache=True).last_hidden_state
+                          **{cache_keyword(backbone): cache}, use_cache=True).last_hidden_state
         picks = [(k, b, i) for b, row in enumerate(part) for i, n in enumerate(row) for k in ends.pop(n, ())]
         if picks:
             tokens = greedy_tokens(head, hidden[[b for _, b, _ in picks], [i for _, _, i in picks]])
