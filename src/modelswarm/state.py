@@ -284,8 +284,9 @@ class RunDir:
                     out.append(Evaluation.from_dict(json.loads(line)))
                 except (ValueError, TypeError, KeyError) as exc:  # ValueError: bad JSON or UTF-8
                     raise UserError(f"{self.journal_file}:{lineno}", f"corrupt journal line ({exc})") from None
-        if complete < self.journal_file.stat().st_size and self.journal_file.read_bytes()[complete:].strip():
-            # drop the torn tail so later appends start on a fresh line
-            with self.writing(self.journal_file):
-                atomic_write_bytes(self.journal_file, self.journal_file.read_bytes()[:complete])
+        if complete < self.journal_file.stat().st_size:
+            data = self.journal_file.read_bytes()
+            if data[complete:].strip():  # drop the torn tail so later appends start on a fresh line
+                with self.writing(self.journal_file):
+                    atomic_write_bytes(self.journal_file, data[:complete])
         return out
