@@ -32,7 +32,8 @@ from .lock import RunLock
 from .pool import ClusterLost, EvaluatorPool, init_ray
 from .progress import Progress
 from .report import finish
-from .state import Evaluation, RunDir, packed_result
+from .packing import packed_result
+from .state import Evaluation, RunDir
 from .layer_groups import n_layers
 from .swarm import Swarm, coefficient_groups, off_the_simplex
 from .utilities import make_utility

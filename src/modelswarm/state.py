@@ -17,16 +17,15 @@ import re
 import shutil
 import sys
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator, NamedTuple, Optional
-
-import numpy as np
+from typing import Any, Iterator, Optional
 
 from .candidates import Candidate, CoefficientRow, DeltaMerge, coeff_hash, merge_hash  # noqa: F401  (the keys' home)
 from .config import Config, dump_config, load_config
 from .errors import UserError
 from .io import append_line, atomic_write_bytes, atomic_write_json, atomic_write_text, dumps
+from .packing import packed, unpacked
 from .swarm import Swarm
 from .utilities.base import Score
 from .worker import EvalResult
@@ -57,52 +56,6 @@ def errno_of(exc: BaseException) -> Optional[int]:
         return exc.errno
     found = re.search(r"\(os error (\d+)\)", str(exc))  # Rust I/O errors (safetensors) carry it in the text
     return int(found.group(1)) if found else None
-
-
-class Packed(NamedTuple):
-    """A packed per-example list: how it is packed, the items' bytes and how many there are
-    (a tuple, so evaluations still compare equal by value)."""
-
-    dtype: str  # "bits": 0.0/1.0 marks, one bit each; else numpy's dtype of the items
-    data: bytes
-    n: int
-
-
-def _is_mark(v: Any) -> bool:
-    return type(v) is float and (v == 1.0 or (v == 0.0 and math.copysign(1.0, v) > 0))
-
-
-def packed(values: Optional[list[Any]]) -> Any:
-    """A per-example list as the cache keeps it. The driver holds every evaluation of a run
-    (the journal is the cache), and a list of Python objects costs about 30 bytes an item:
-    3 KB an evaluation of 60 examples, 100 MB over a 20,000-evaluation run (bench/soak.py).
-    So 0/1 marks become bits, small integer answers int8 or int16, and strings (generated
-    answers) are interned; unpacked() gives back the very same list."""
-    if not values:
-        return values
-    if all(_is_mark(v) for v in values):
-        return Packed("bits", np.packbits(np.array(values, dtype=bool)).tobytes(), len(values))
-    if all(type(v) is int for v in values):
-        for dtype in ("<i1", "<i2"):
-            info = np.iinfo(dtype)
-            if info.min <= min(values) and max(values) <= info.max:
-                return Packed(dtype, np.array(values, dtype=dtype).tobytes(), len(values))
-    return [sys.intern(v) if type(v) is str else v for v in values]
-
-
-def unpacked(values: Any) -> Optional[list[Any]]:
-    if not isinstance(values, Packed):
-        return values
-    if values.dtype == "bits":
-        return np.unpackbits(np.frombuffer(values.data, dtype=np.uint8), count=values.n).astype(np.float64).tolist()
-    return np.frombuffer(values.data, dtype=values.dtype).tolist()
-
-
-def packed_result(result: EvalResult) -> EvalResult:
-    """The result as the cache keeps it (packed per-example lists, the worker's name interned)."""
-    u = result.utility
-    return replace(result, worker=sys.intern(result.worker),
-                   utility=replace(u, per_example=packed(u.per_example), answers=packed(u.answers)))
 
 
 @dataclass(frozen=True)
