@@ -25,6 +25,20 @@ def world(tmp_path_factory) -> dict[str, Path]:
     return build_world(tmp_path_factory.mktemp("world"))
 
 
+@pytest.fixture(scope="module")
+def evaluator(world):
+    """One worker's Evaluator on the tiny world, scoring multiple_choice on val, one thread
+    (a module that needs another kind defines its own)."""
+    from modelswarm.experts import load_bank
+    from modelswarm.utilities import make_utility, utility_config
+    from modelswarm.worker import Evaluator
+
+    bank = load_bank(str(world["experts"]))
+    cfg = utility_config(kind="multiple_choice", data=str(world["val"]))
+    val = make_utility(cfg).load(world["val"])
+    return Evaluator(str(world["base"]), bank.layout, bank.matrix, cfg, {"val": val}, num_threads=1)
+
+
 @pytest.fixture(scope="session")
 def ray_session():
     from modelswarm.pool import init_ray

@@ -1,22 +1,10 @@
 """Prompts of very different lengths: prefill batches bounded in padding, decoding pooled and exact."""
 
-import pytest
 import torch
 
-from modelswarm.experts import load_bank
 from modelswarm.scoring.batching import length_batches
 from modelswarm.scoring.greedy import tree_greedy_decode
 from modelswarm.sections import EngineConfig
-from modelswarm.utilities import make_utility, utility_config
-from modelswarm.worker import Evaluator
-
-
-@pytest.fixture(scope="module")
-def evaluator(world):
-    bank = load_bank(str(world["experts"]))
-    cfg = utility_config(kind="multiple_choice", data=str(world["val"]))
-    val = make_utility(cfg).load(world["val"])
-    return Evaluator(str(world["base"]), bank.layout, bank.matrix, cfg, {"val": val}, num_threads=1)
 
 
 def test_a_long_prompt_is_not_padded_to_a_much_longer_one():

@@ -6,22 +6,12 @@ import pytest
 import torch
 
 from modelswarm.errors import UserError
-from modelswarm.experts import load_bank
 from modelswarm.tiny import write_jsonl
 from modelswarm.utilities import make_utility, utility_config
 from modelswarm.utilities.exact_match import may_still_match, normalise
 from modelswarm.scoring.batching import length_batches
 from modelswarm.scoring.greedy import ROWS, VOCAB_SLICE, greedy_decode, greedy_tokens, tree_greedy_decode
 from modelswarm.models import load_tokenizer
-from modelswarm.worker import Evaluator
-
-
-@pytest.fixture(scope="module")
-def evaluator(world):
-    bank = load_bank(str(world["experts"]))
-    cfg = utility_config(kind="multiple_choice", data=str(world["val"]))
-    val = make_utility(cfg).load(world["val"])
-    return Evaluator(str(world["base"]), bank.layout, bank.matrix, cfg, {"val": val}, num_threads=1)
 
 
 def mc(world, **kw):
