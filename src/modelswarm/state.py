@@ -25,7 +25,7 @@ from .candidates import Candidate, CoefficientRow, DeltaMerge, coeff_hash, merge
 from .config import Config, dump_config, load_config
 from .errors import UserError
 from .io import append_line, atomic_write_bytes, atomic_write_json, atomic_write_text, dumps
-from .packing import packed, unpacked
+from .packing import packed_result, unpacked
 from .swarm import Swarm
 from .utilities.base import Score
 from .worker import EvalResult
@@ -105,9 +105,9 @@ class Evaluation:
         result = None
         if error is None:
             score = math.nan if d["score"] is None else float(d["score"])
-            utility = Score(value=score, per_example=packed(d.get("per_example")), early_exit=d.get("bound") is not None,
-                            answers=packed(d.get("answers")), parts=d.get("parts"), counts=d.get("counts"))
-            result = EvalResult(utility=utility, seconds=d.get("seconds", 0.0), worker=sys.intern(d.get("worker", "")))
+            utility = Score(value=score, per_example=d.get("per_example"), early_exit=d.get("bound") is not None,
+                            answers=d.get("answers"), parts=d.get("parts"), counts=d.get("counts"))
+            result = packed_result(EvalResult(utility=utility, seconds=d.get("seconds", 0.0), worker=d.get("worker", "")))
         return cls(iteration=d["iteration"], particle=d["particle"], hash=d["hash"],
                    candidate=Candidate.from_json(d), result=result, split=sys.intern(d.get("split", "val")),
                    bound=d.get("bound"), error=error)

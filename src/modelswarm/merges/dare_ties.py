@@ -8,10 +8,7 @@ same merge in every worker, on resume and in the export. density and lambda from
 DENSITIES x SCALES (9 evaluations)."""
 
 from . import MergeMethod
-from .ties import elect_and_merge
-
-DENSITIES = (0.2, 0.5, 0.8)
-SCALES = (0.5, 1.0, 1.5)
+from .ties import DENSITIES, SCALES, elect_and_merge  # the same grid as ties
 
 
 def merge(deltas, weights, spec):
