@@ -43,6 +43,7 @@ def merge_hash(key: str) -> str:
 
 
 class Candidate:
+    __slots__ = ()  # its dataclasses use slots: the run's cache holds one per evaluation
     type_name: ClassVar[str]
     field: ClassVar[str]  # its key in a journal line and a compare row
 
@@ -70,7 +71,7 @@ class Candidate:
 
 
 @register
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class CoefficientRow(Candidate):
     """sum_j coeffs[j] * E_j; with n * K coefficients, group g's n (coeffs[g*n:(g+1)*n]) apply
     to the g-th contiguous group of decoder layers (layer_groups.py)."""

@@ -58,7 +58,7 @@ def errno_of(exc: BaseException) -> Optional[int]:
     return int(found.group(1)) if found else None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # slots: the cache holds one per evaluation of the run (packing.py)
 class Evaluation:
     """One finished evaluation, a line of the journal: what was scored (the candidate), on
     which split, and the worker's result (None when it failed for good: see error).

@@ -35,7 +35,7 @@ from .utilities.base import Score
 TRIM_AFTER_S = 0.5
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # slots: the run's cache holds one per evaluation
 class EvalResult:
     """The utility's Score of one candidate, where and how long it took."""
 

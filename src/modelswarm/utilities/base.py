@@ -66,7 +66,7 @@ def kind_key(name: str) -> Any:
     return Field(name, description=KIND)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # slots: the run's cache holds one per evaluation
 class Score:
     value: float  # higher is better
     per_example: Optional[list[float]] = None  # 1/0 correctness, or each example's value (reward_model, llm_judge)
