@@ -98,7 +98,28 @@ def test_particles_have_a_coordinate_per_expert_per_group_and_start_global():
     layered = Swarm.create(3, SwarmParams(size=6, granularity="layers", layer_groups=4), seed=0)
     assert layered.x.shape == (6, 12)
     np.testing.assert_array_equal(layered.x, np.tile(flat.x, (1, 4)))
-    np.testing.assert_array_equal(layered.v, np.tile(flat.v, (1, 4)))
+
+
+@pytest.mark.parametrize("velocity_init", ["random", "zero", "best"])
+def test_layer_groups_that_start_equal_move_apart(velocity_init):
+    """Equal starts in every group and one draw per particle would keep every group equal
+    through the whole search: the layer search would be the global one, repeated."""
+    params = SwarmParams(size=6, granularity="layers", layer_groups=4, velocity_init=velocity_init)
+    s = Swarm.create(3, params, seed=0)
+    s.start(np.array([.3, .5, .1, .7, .2, .4]))
+    x = s.propose()
+    groups = x.reshape(6, 4, 3)
+    assert not np.allclose(groups, groups[:, :1, :])
+
+
+def test_one_group_draws_what_the_global_search_draws():
+    flat = Swarm.create(3, SwarmParams(size=6), seed=0)
+    one = Swarm.create(3, SwarmParams(size=6, granularity="layers", layer_groups=1), seed=0)
+    for s in (flat, one):
+        s.start(np.linspace(0.1, 0.6, 6))
+        s.propose()
+    np.testing.assert_array_equal(one.x, flat.x)
+    np.testing.assert_array_equal(one.v, flat.v)
 
 
 def test_more_groups_than_layers_is_a_one_line_error(world, tmp_path):

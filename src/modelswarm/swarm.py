@@ -67,14 +67,18 @@ def off_the_simplex(x: np.ndarray, n_experts: int) -> int:
     return int((~np.isclose(sums, 1.0)).any(axis=1).sum())
 
 
-def random_velocities(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """v_i = x_j - x_i for a random other particle j."""
+def random_velocities(x: np.ndarray, rng: np.random.Generator, groups: int = 1) -> np.ndarray:
+    """v_i = x_j - x_i for a random other particle j, drawn for each layer group on its own
+    (the groups' starts are equal, so one j for all of them would keep them equal)."""
     n = len(x)
     v = np.empty_like(x)
+    width = x.shape[1] // groups
     for i in range(n):
-        j = rng.integers(n - 1)
-        j += j >= i  # skip i itself
-        v[i] = x[j] - x[i]
+        for g in range(groups):
+            j = rng.integers(n - 1)
+            j += j >= i  # skip i itself
+            cols = slice(g * width, (g + 1) * width)
+            v[i, cols] = x[j, cols] - x[i, cols]
     return v
 
 
@@ -85,12 +89,13 @@ def velocity_update(
 
     v <- [r_v phi_v v + r_p phi_p (p - x) + r_g phi_g (g - x) - r_w phi_w (g_w - x)] / sum(r * phi)
 
-    x, v, p: (N, n); g, gw: (n,); r: (N, 4) uniform draws per particle; phi: (4,).
+    x, v, p: (N, n); g, gw: (n,); r: (N, 4) uniform draws per particle; phi: (4,). With
+    layer groups, x, v, p: (N, K, n); g, gw: (K, n); r: (N, K, 4), draws per particle and group.
     """
     w = r * phi
-    total = w.sum(axis=1, keepdims=True)
+    total = w.sum(axis=-1, keepdims=True)
     total[total == 0] = 1.0  # all four draws zero: keep the (zero) numerator, do not divide by 0
-    num = w[:, 0:1] * v + w[:, 1:2] * (p - x) + w[:, 2:3] * (g - x) - w[:, 3:4] * (gw - x)
+    num = w[..., 0:1] * v + w[..., 1:2] * (p - x) + w[..., 2:3] * (g - x) - w[..., 3:4] * (gw - x)
     return num / total
 
 
@@ -135,7 +140,7 @@ class Swarm:
         x = crossover_init(n_experts, swarm_size(n_experts, params), rng, params.crossover_max_weight, anchors)
         x = np.tile(x, (1, coefficient_groups(params)))  # per layer group: each start the same in every group
         if params.velocity_init == "random":
-            v = random_velocities(x, rng)
+            v = random_velocities(x, rng, coefficient_groups(params))
         else:  # zero, or best (set once the initial scores are known)
             v = np.zeros_like(x)
         n = len(x)
@@ -182,8 +187,10 @@ class Swarm:
     def propose(self) -> np.ndarray:
         """Restart stray particles, move every particle one step; returns the new positions.
 
-        Random draws per iteration, in this order: one (N, 4) block of U(0,1), rows =
-        particles, columns = (r_v, r_p, r_g, r_w) (none when weight_randomness is off);
+        Random draws per iteration, in this order: one (N, K, 4) block of U(0,1) (K layer
+        groups, else 1), rows = particles, last axis = (r_v, r_p, r_g, r_w) (none when
+        weight_randomness is off): each group its own draws, so that groups started equal
+        move apart;
         one U(0,1) for drop_iteration and then N for drop_particle, each only when its
         probability is above 0. `evaluate` then says which particles to score.
         """
@@ -195,8 +202,11 @@ class Swarm:
         self.restarts[back] += 1
         self.restarted = back
         phi = np.array([prm.phi_v, prm.phi_p, prm.phi_g, prm.phi_w])
-        r = self.rng.random((self.size, 4)) if prm.weight_randomness else np.ones((self.size, 4))
-        self.v = velocity_update(self.x, self.v, self.p, self.g, self.gw, r, phi)
+        k = coefficient_groups(prm)
+        r = self.rng.random((self.size, k, 4)) if prm.weight_randomness else np.ones((self.size, k, 4))
+        grouped = lambda a: a.reshape(*a.shape[:-1], k, -1)  # noqa: E731  (N, K*n) -> (N, K, n)
+        v = velocity_update(grouped(self.x), grouped(self.v), grouped(self.p), grouped(self.g), grouped(self.gw), r, phi)
+        self.v = v.reshape(self.x.shape)
         self.moved = self.step * self.v
         self.x = self.x + self.moved
         self.step = max(self.step * prm.step_decay, prm.step_min)
