@@ -180,8 +180,9 @@ def _stats(prep, rd: RunDir, result: dict[str, Any]) -> dict[str, Any]:
     or a swarm's own run directory when it scored test there) and each swarm's final scores."""
     from .stats import compare_stats
 
-    def test_marks(journal) -> dict[str, Any]:
-        return {ev.hash: ev.per_example for ev in journal if ev.split == "test" and not ev.failed}
+    def test_marks(journal) -> dict[str, Any]:  # whole test evaluations only (test is never cut short)
+        return {ev.hash: ev.per_example for ev in journal
+                if ev.split == "test" and not ev.failed and ev.bound is None}
 
     marks, swarm_scores, own = {}, {}, test_marks(rd.read_journal())
     for r in result["rows"]:
