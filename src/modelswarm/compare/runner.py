@@ -114,6 +114,7 @@ def run_compare(prep, methods: Optional[Sequence[str]] = None, budget: Optional[
             if own:
                 evals.shutdown()
         result = _result(prep, rd, names, rows, budget, seeds, startup_s)
+        result["stats"] = _stats(prep, rd, result)
         with rd.writing(rd.path / "compare.json"):
             atomic_write_json(rd.path / "compare.json", result)
         from .table import plot_compare
@@ -172,6 +173,27 @@ def _score_test(prep, evals, rd: RunDir, rows: list[dict[str, Any]]) -> None:
             r["test"] = _num(math.nan if ev.failed else ev.score)
     for r in todo:
         _save_row(rd, r)
+
+
+def _stats(prep, rd: RunDir, result: dict[str, Any]) -> dict[str, Any]:
+    """stats.compare_stats over the journals: each row's test marks (the compare's journal,
+    or a swarm's own run directory when it scored test there) and each swarm's final scores."""
+    from .stats import compare_stats
+
+    def test_marks(journal) -> dict[str, Any]:  # whole test evaluations only (test is never cut short)
+        return {ev.hash: ev.per_example for ev in journal
+                if ev.split == "test" and not ev.failed and ev.bound is None}
+
+    marks, swarm_scores, own = {}, {}, test_marks(rd.read_journal())
+    for r in result["rows"]:
+        key, run_dir = (r["method"], r["seed"]), r["info"].get("run_dir") if r["kind"] == "swarm" else None
+        h = Candidate.from_json(r).key()
+        marks[key] = own.get(h)
+        if run_dir is not None and Path(run_dir, "state.json").exists():
+            swarm_scores[key] = RunDir(run_dir).read_json(Path(run_dir, "state.json"))["swarm"]["scores"]
+            if marks[key] is None:
+                marks[key] = test_marks(RunDir(run_dir).read_journal()).get(h)
+    return compare_stats(result, marks, swarm_scores, len(prep.splits.get("val") or []))
 
 
 def _num(x: Optional[float]) -> Optional[float]:

@@ -1,5 +1,9 @@
 """The comparison as a table (terminal, README markdown) and compare.png (best-so-far curves).
 
+With several seeds a second table follows: each method's test difference to model_swarms
+with its 95% interval and its collapse count (stats.py), then the winner's validation-to-test
+gap.
+
 On a terminal narrower than the table, a compact layout (the range under the mean, shorter
 headers, no vertical rules) keeps every name and number whole down to 80 columns; anything
 that is not a terminal (a log, a pipe) gets the table at its full width, never cut."""
@@ -63,6 +67,62 @@ def compare_table(result: dict[str, Any], compact: bool = False):
     return t
 
 
+def _delta(d: Optional[dict[str, Any]]) -> str:
+    """+0.0123 [-0.0050, +0.0290]: the test difference to model_swarms and its interval."""
+    return "–" if d is None else f"{d['mean']:+.4f} [{d['lo']:+.4f}, {d['hi']:+.4f}]"
+
+
+def shows_stats(result: dict[str, Any]) -> bool:
+    """The statistics table comes with several seeds (compare.json has the numbers always)."""
+    return len(result.get("seeds", [])) > 1 and bool(result.get("stats"))
+
+
+def stats_rows(result: dict[str, Any]) -> list[list[str]]:
+    st, out = result["stats"], []
+    for name in result["methods"]:
+        m = st["methods"].get(name, {})
+        c = m.get("collapse")
+        delta = "reference" if name == st.get("reference") else _delta(m.get("test_delta"))
+        out.append([name, delta, "–" if c is None else f"{c['collapsed']}/{c['of']}"])
+    return out
+
+
+def stats_header(result: dict[str, Any]) -> list[str]:
+    return ["method", f"Δ test vs {result['stats'].get('reference') or 'model_swarms'} "
+            f"[{round(result['stats']['confidence'] * 100)}% CI]", "collapsed"]
+
+
+def gap_line(result: dict[str, Any]) -> str:
+    """The winner's validation − test gap: of the means, then per seed."""
+    g = result["stats"].get("winner_gap")
+    if not g:
+        return ""
+    fmt = lambda x: "–" if x is None else f"{x:+.4f}"  # noqa: E731
+    seeds = ", ".join(f"seed {k} {fmt(v)}" for k, v in g["seeds"].items())
+    return f"winner {g['method']}: validation − test gap {fmt(g['mean'])} ({seeds})"
+
+
+def stats_note(result: dict[str, Any]) -> str:
+    """What the statistics table's columns are (stats.py has the definitions)."""
+    st = result["stats"]
+    within = st.get("collapse_within")
+    return (f"Δ test: paired bootstrap over seeds and test examples, {st['resamples']} resamples. collapsed: "
+            f"seeds whose final population's validation scores lie within one example"
+            f"{f' ({within:g})' if within else ''}; – where a method has no population.")
+
+
+def stats_table(result: dict[str, Any]):
+    from rich import box
+    from rich.table import Table
+
+    t = Table(box=box.SIMPLE_HEAD)
+    for i, h in enumerate(stats_header(result)):
+        t.add_column(h, justify="left" if i == 0 else "right", no_wrap=i < 2)
+    for row in stats_rows(result):
+        t.add_row(*row)
+    return t
+
+
 def print_compare(result: dict[str, Any], console=None) -> None:
     from rich.console import Console
     from rich.measure import Measurement
@@ -76,11 +136,21 @@ def print_compare(result: dict[str, Any], console=None) -> None:
     elif natural > console.width:
         t = compare_table(result, compact=True)
     console.print(t)
+    if shows_stats(result):
+        console.print(stats_table(result))
+        for line in (stats_note(result), gap_line(result)):
+            if line:
+                console.print(line, highlight=False)
 
 
 def markdown(result: dict[str, Any]) -> str:
     lines = ["| " + " | ".join(HEADER) + " |", "|" + "---|" * len(HEADER)]
     lines += ["| " + " | ".join(r) + " |" for r in table_rows(result)]
+    if shows_stats(result):
+        header = stats_header(result)
+        lines += ["", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+        lines += ["| " + " | ".join(r) + " |" for r in stats_rows(result)]
+        lines += ["", stats_note(result)] + (["", gap_line(result)] if gap_line(result) else [])
     return "\n".join(lines)
 
 
