@@ -19,7 +19,7 @@ for k, v in OFFLINE_ENV.items():
 import numpy as np  # noqa: E402
 
 from modelswarm.config import load_config  # noqa: E402
-from modelswarm.coordinator import Prepared, prepare  # noqa: E402
+from modelswarm.prepare import Prepared, prepare  # noqa: E402
 
 
 def prepared(model: str, workers: int, tmp: Path) -> Prepared:

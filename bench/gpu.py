@@ -109,7 +109,7 @@ def run_demo(args, tmp: Path) -> dict:
 def rate(prep, rows) -> float:
     import ray
 
-    from modelswarm.coordinator import Evaluations, start_pool
+    from modelswarm.evaluations import Evaluations, start_pool
     from modelswarm.progress import Progress
     from modelswarm.state import RunDir
 

@@ -26,7 +26,7 @@ def main() -> None:
     import ray
     from safetensors import safe_open
 
-    from modelswarm.coordinator import Evaluations, start_pool
+    from modelswarm.evaluations import Evaluations, start_pool
     from modelswarm.progress import Progress
     from modelswarm.state import RunDir
 

@@ -91,7 +91,7 @@ def main() -> None:
     ap.add_argument("--iterations", type=int, default=3)
     args = ap.parse_args()
 
-    from modelswarm.coordinator import Evaluations, start_pool
+    from modelswarm.evaluations import Evaluations, start_pool
     from modelswarm.progress import Progress
     from modelswarm.state import RunDir
     tmp = tmpdir()

@@ -26,7 +26,7 @@ PORT = 6391
 def rate(prep, rows, address=None) -> tuple[float, dict]:
     import ray
 
-    from modelswarm.coordinator import Evaluations, start_pool
+    from modelswarm.evaluations import Evaluations, start_pool
     from modelswarm.progress import Progress
     from modelswarm.state import RunDir
 

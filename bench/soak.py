@@ -36,7 +36,8 @@ def main() -> None:
 
     import ray
 
-    from modelswarm.coordinator import run_swarm, start_pool
+    from modelswarm.coordinator import run_swarm
+    from modelswarm.evaluations import start_pool
     from modelswarm.state import RunDir
 
     tmp = tmpdir()

@@ -61,7 +61,7 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=2)
     args = ap.parse_args()
 
-    from modelswarm.coordinator import Evaluations, start_pool
+    from modelswarm.evaluations import Evaluations, start_pool
     from modelswarm.progress import Progress
     from modelswarm.state import RunDir
 

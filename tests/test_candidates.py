@@ -7,7 +7,7 @@ import json
 import pytest
 
 from modelswarm.candidates import Candidate, CoefficientRow, DeltaMerge, as_candidates, row_fields
-from modelswarm.coordinator import Evaluations
+from modelswarm.evaluations import Evaluations
 from modelswarm.state import Evaluation, RunDir
 
 # lines as modelswarm wrote them before candidates existed (a swarm run's row, a compare's TIES merge)

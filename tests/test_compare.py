@@ -15,7 +15,7 @@ import pytest
 from modelswarm.compare import DEFAULT_METHODS, METHODS
 from modelswarm.compare.runner import run_compare
 from modelswarm.config import load_config
-from modelswarm.coordinator import prepare
+from modelswarm.prepare import prepare
 from modelswarm.state import RunDir
 from modelswarm.verify import score_checkpoint
 

@@ -90,7 +90,7 @@ def test_a_retired_key_of_an_older_run_is_accepted_and_ignored(tmp_path):
 
 def test_a_swarm_smaller_than_the_expert_count_is_refused_before_anything_starts(world, tmp_path):
     from conftest import write_config
-    from modelswarm.coordinator import prepare
+    from modelswarm.prepare import prepare
 
     path = write_config(tmp_path / "c.yaml", world, tmp_path / "runs", swarm={"size": 2})
     with pytest.raises(UserError, match=r"c.yaml: key 'swarm.size' is 2, fewer than the 3 experts"):

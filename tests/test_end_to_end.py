@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from modelswarm.config import load_config
-from modelswarm.coordinator import prepare, run_swarm
+from modelswarm.prepare import prepare
+from modelswarm.coordinator import run_swarm
 from modelswarm.state import RunDir
 from modelswarm.verify import score_checkpoint
 

@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 
 from modelswarm.config import load_config
-from modelswarm.coordinator import prepare, run_swarm
+from modelswarm.prepare import prepare
+from modelswarm.coordinator import run_swarm
 from modelswarm.errors import UserError
 from modelswarm.lock import RunLock
 from modelswarm.state import RunDir

@@ -10,7 +10,8 @@ import torch
 
 from modelswarm.compose import compose_into, compose_numpy
 from modelswarm.config import SwarmParams, load_config
-from modelswarm.coordinator import prepare, run_swarm
+from modelswarm.prepare import prepare
+from modelswarm.coordinator import run_swarm
 from modelswarm.errors import UserError
 from modelswarm.experts import load_bank
 from modelswarm.export import export_particle

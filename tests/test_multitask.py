@@ -145,7 +145,8 @@ def test_a_multitask_run_reports_parts_in_journal_and_summary(world, tmp_path, r
     """End to end on the tiny world: two halves of its validation set as two parts."""
     from conftest import write_config
     from modelswarm.config import load_config
-    from modelswarm.coordinator import prepare, run_swarm
+    from modelswarm.prepare import prepare
+    from modelswarm.coordinator import run_swarm
     from modelswarm.state import RunDir
 
     rows = [json.loads(line) for line in open(world["val"])]

@@ -17,7 +17,9 @@ import pytest
 
 from modelswarm.compose import compose_numpy
 from modelswarm.config import load_config
-from modelswarm.coordinator import prepare, run_swarm, start_pool
+from modelswarm.prepare import prepare
+from modelswarm.coordinator import run_swarm
+from modelswarm.evaluations import start_pool
 from modelswarm.dispatch import run_jobs
 from modelswarm.jobs import Failure, Job
 from modelswarm.state import RunDir
@@ -268,7 +270,7 @@ def test_resume_refuses_a_changed_expert_set(world, tmp_path):
 
 
 def test_a_failure_is_retried_after_a_resume_never_replayed(tmp_path):
-    from modelswarm.coordinator import Evaluations
+    from modelswarm.evaluations import Evaluations
     from modelswarm.state import Evaluation
 
     rd = RunDir(tmp_path)

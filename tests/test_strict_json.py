@@ -84,7 +84,8 @@ def test_a_state_written_with_nan_by_an_older_version_still_resumes(tmp_path, wo
 
 @pytest.mark.slow
 def test_every_file_of_a_run_with_failures_is_strict_json(world, ray_session, tmp_path):
-    from modelswarm.coordinator import prepare, run_swarm
+    from modelswarm.prepare import prepare
+    from modelswarm.coordinator import run_swarm
     from modelswarm.export import read_provenance
 
     shutil.copy(HERE / "flaky_utility.py", tmp_path / "flaky_utility.py")

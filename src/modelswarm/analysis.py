@@ -1,15 +1,72 @@
 """End-of-run analyses that the official code reports (overall_metrics.py, search.py).
 
-Pure functions of scores and per-example marks: the top-k majority-vote ensemble of the
-personal bests, the global-best history statistics, the "diamond in the rough" ranks and
-correctness emergence. outcomes.py feeds them; summary.py writes what they return to summary.json.
+Pure functions of scores, per-example marks and finished evaluations: the top-k
+majority-vote ensemble of the personal bests, the global-best history statistics, the
+"diamond in the rough" ranks and correctness emergence. outcomes.py feeds them what the run
+scored; summary.py writes what they return to summary.json.
 """
 
 from __future__ import annotations
 
-from typing import Any, Optional, Sequence
+from dataclasses import dataclass
+from typing import Any, Mapping, Optional, Sequence
 
 import numpy as np
+
+
+@dataclass(frozen=True, kw_only=True)
+class Ensemble:
+    """The top-k majority vote of some particles: members chosen on validation utility."""
+
+    members: tuple[int, ...]
+    val: Optional[float] = None  # None: the members' evaluations give nothing to vote on
+    test: Optional[float] = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Emergence:
+    """Validation questions that no starting particle answers, and how many become right."""
+
+    questions: int
+    unsolved_at_start: int
+    solved_by_global_best: Optional[int]
+    solved_by_any_particle_by_iteration: tuple[int, ...]
+
+
+def zero_one(marks: Sequence[Optional[Sequence[float]]]) -> bool:
+    """Whether every evaluation gave per-question 0/1 marks (not per-example scores)."""
+    return all(m is not None and set(m) <= {0.0, 1.0} for m in marks)
+
+
+def votes_of(ev: Any) -> Optional[list[Any]]:
+    """An evaluation's answers to vote on: its answers where the utility gives them, else its marks."""
+    return ev.answers if ev.answers is not None else ev.per_example
+
+
+def vote(scored: Mapping[str, Sequence[Any]], utilities: Sequence[float], k: int,
+         examples: Mapping[str, Sequence[dict[str, Any]]]) -> Ensemble:
+    """The official top-k ensemble: members by validation utility among the particles scored
+    on every split (scored: split -> each particle's evaluation), answers (or marks) voted per
+    question; an answer is right when it is its example's "answer"."""
+    ok = [i for i in range(len(utilities)) if np.isfinite(utilities[i])
+          and all(not evs[i].failed and votes_of(evs[i]) is not None for evs in scored.values())]
+    picked = ensemble_members([utilities[i] for i in ok], k) if ok else []
+    members = tuple(ok[j] for j in picked)
+    accuracy: dict[str, float] = {}
+    for split, evs in scored.items() if members else ():
+        golds = [ex["answer"] for ex in examples[split]] if evs[members[0]].answers else None
+        accuracy[split] = round(ensemble_accuracy([votes_of(evs[i]) for i in members], golds), 6)
+    return Ensemble(members=members, **accuracy)
+
+
+def emergence(initial_marks: Sequence[Sequence[float]], best_marks: Optional[Sequence[float]],
+              search: Sequence[Any], iterations: int) -> Emergence:
+    """correctness_emergence as a record; search: the search's validation evaluations."""
+    later = [(ev.iteration, ev.per_example) for ev in search if ev.per_example is not None]
+    d = correctness_emergence(initial_marks, best_marks, later, iterations)
+    return Emergence(questions=d["questions"], unsolved_at_start=d["unsolved_at_start"],
+                     solved_by_global_best=d.get("solved_by_global_best"),
+                     solved_by_any_particle_by_iteration=tuple(d["solved_by_any_particle_by_iteration"]))
 
 
 def ensemble_members(utilities: Sequence[float], k: int) -> list[int]:

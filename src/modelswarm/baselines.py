@@ -98,15 +98,3 @@ def score_baselines(prep, evals, best: Optional[np.ndarray] = None) -> Baselines
     return Baselines(rows=scored, best_expert=best_expert, has_test=has_test,
                      test_tasks=tasks if tasks and all(tasks) else None, solved_by_no_expert=solved,
                      test_questions=len(tasks))
-
-
-def by_task(tasks: list[str], correct: list[float]) -> dict[str, float]:
-    acc: dict[str, list[float]] = {}
-    for t, c in zip(tasks, correct):
-        acc.setdefault(t, []).append(c)
-    return {t: round(sum(v) / len(v), 4) for t, v in sorted(acc.items())}
-
-
-def json_number(x: float) -> Optional[float]:
-    """A score for JSON: a failed (nan) or infinite one is null."""
-    return None if math.isinf(x) or math.isnan(x) else float(x)

@@ -8,14 +8,29 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Optional, Sequence
 
 import yaml
 
-from .io import atomic_write_json, atomic_write_text
+from .io import atomic_write_json, atomic_write_text, dumps
 
 CARD = "README.md"
 PROVENANCE = "modelswarm.json"
+
+
+def provenance(bank: Any, coeffs: Sequence[float], score: Optional[float], extra: dict[str, Any]) -> dict[str, str]:
+    """safetensors metadata (string -> string) describing how the weights were made (bank: an
+    experts.ExpertBank)."""
+    info = {
+        "experts": list(bank.names),
+        "coefficients": [float(c) for c in coeffs],
+        "score": score,
+        "kind": bank.layout.kind,
+        **extra,
+    }
+    if len(coeffs) > len(bank.names):  # per layer group, group-major (layer_groups.py)
+        info["layer_groups"] = len(coeffs) // len(bank.names)
+    return {"format": "pt", "modelswarm": dumps(info)}
 
 
 def sha256_file(path: Path) -> str:
@@ -60,6 +75,7 @@ def run_provenance(config) -> dict[str, Any]:
 
     from . import __version__
 
+    data = {f: sha256_file(Path(f)) for f in dict.fromkeys(_data_files(config.utility.model_dump()))}
     return {
         "modelswarm_version": __version__,
         "base_model": config.base_model,
@@ -67,7 +83,7 @@ def run_provenance(config) -> dict[str, Any]:
         "dtype": scored_dtype(config),
         "seed": config.seed,
         "utility": config.utility.kind,
-        "data_sha256": {f: sha256_file(Path(f)) for f in dict.fromkeys(_data_files(config.utility.model_dump()))},
+        "data_sha256": data,
         "versions": {"torch": torch.__version__, "transformers": transformers.__version__, "peft": peft.__version__},
     }
 

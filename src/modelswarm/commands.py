@@ -11,8 +11,10 @@ from rich.console import Console
 
 from .baselines import Baselines, score_baselines
 from .config import load_config
-from .coordinator import Evaluations, Prepared, prepare, run_swarm, start_pool
+from .coordinator import run_swarm
 from .errors import UserError
+from .evaluations import Evaluations, start_pool
+from .prepare import Prepared, prepare
 from .progress import Progress
 from .render import print_baselines, print_summary
 from .state import RunDir

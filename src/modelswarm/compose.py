@@ -18,7 +18,7 @@ import torch
 
 from .errors import UserError
 from .experts import BankLayout
-from .layer_groups import Span, group_rows, spans
+from .layer_groups import runs
 
 
 def compose_into(out: torch.Tensor, bank: torch.Tensor, coeffs: Sequence[float]) -> torch.Tensor:
@@ -32,20 +32,12 @@ def compose_into(out: torch.Tensor, bank: torch.Tensor, coeffs: Sequence[float])
     return out
 
 
-def compose_groups(out: torch.Tensor, bank: torch.Tensor, coeffs: Sequence[float], runs: list[Span]) -> torch.Tensor:
-    """compose_into run by run of the buffer, each with its group's coefficients (layer_groups.py)."""
-    rows, shared = group_rows(coeffs, bank.shape[0])
-    for start, stop, g in runs:
-        compose_into(out[start:stop], bank[:, start:stop], shared if g is None else rows[g])
-    return out
-
-
 def compose_row(out: torch.Tensor, bank: torch.Tensor, coeffs: Sequence[float], layout: BankLayout) -> torch.Tensor:
-    """A global row (n coefficients) in one pass; a layer row (n * K) by groups."""
-    n = bank.shape[0]
-    if len(coeffs) == n:
-        return compose_into(out, bank, coeffs)
-    return compose_groups(out, bank, coeffs, spans(layout.keys, layout.sizes, len(coeffs) // n))
+    """compose_into run by run of the buffer (layer_groups.runs): a global row (n coefficients)
+    in one pass, a layer row (n * K) each run with its group's coefficients."""
+    for start, stop, row in runs(coeffs, bank.shape[0], layout.keys, layout.sizes):
+        compose_into(out[start:stop], bank[:, start:stop], row)
+    return out
 
 
 def bank_tensor(matrix: np.ndarray, device: torch.device | str = "cpu") -> torch.Tensor:

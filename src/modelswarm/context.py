@@ -44,15 +44,13 @@ def check_prompts_fit(base_model: str, utility: Any, splits: dict[str, list[dict
     from .models import load_tokenizer
     from .scoring.prompts import prompt_ids
 
-    tokenizer = load_tokenizer(base_model)
     files = {"val": utility.data, "test": getattr(utility, "test_data", None)}
-    for split, examples in splits.items():
-        for k, ex in enumerate(examples):
-            text = ex.get("prompt", ex.get("question"))
-            if not isinstance(text, str):
-                continue
-            need = len(prompt_ids(tokenizer, text, utility)) + room_after(ex, utility)
-            if need > limit:
-                raise UserError(f"{files[split]}: example {k + 1}",
-                                f"its prompt needs {need} tokens with what is scored after it, more than the "
-                                f"base model's context of {limit}")
+    prompts = [(split, k, text, room_after(ex, utility)) for split, examples in splits.items()
+               for k, ex in enumerate(examples) if isinstance(text := ex.get("prompt", ex.get("question")), str)]
+    tokenizer = load_tokenizer(base_model)
+    for split, k, text, room in prompts:
+        need = len(prompt_ids(tokenizer, text, utility)) + room
+        if need > limit:
+            raise UserError(f"{files[split]}: example {k + 1}",
+                            f"its prompt needs {need} tokens with what is scored after it, more than the "
+                            f"base model's context of {limit}")

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from safetensors.torch import save_file
 
-from .card import run_provenance, write_card
+from .card import provenance, run_provenance, write_card
 from .compose import compose_numpy
 from .errors import UserError
 from .experts import ADAPTER_CONFIG, ADAPTER_WEIGHTS, ExpertBank
@@ -25,20 +25,6 @@ from .io import atomic_write_dir, dumps
 # files copied from the base model dir into a full-weight export so it loads on its own
 MODEL_SIDE_FILES = ("config.json", "generation_config.json", "tokenizer.json", "tokenizer_config.json",
                     "special_tokens_map.json", "tokenizer.model", "chat_template.jinja", "vocab.json", "merges.txt")
-
-
-def provenance(bank: ExpertBank, coeffs: Sequence[float], score: Optional[float], extra: dict[str, Any]) -> dict[str, str]:
-    """safetensors metadata (string -> string) describing how the weights were made."""
-    info = {
-        "experts": list(bank.names),
-        "coefficients": [float(c) for c in coeffs],
-        "score": score,
-        "kind": bank.layout.kind,
-        **extra,
-    }
-    if len(coeffs) > len(bank.names):  # per layer group, group-major (layer_groups.py)
-        info["layer_groups"] = len(coeffs) // len(bank.names)
-    return {"format": "pt", "modelswarm": dumps(info)}
 
 
 def composed_tensors(bank: ExpertBank, coeffs: Sequence[float]) -> dict[str, torch.Tensor]:
@@ -58,7 +44,8 @@ def export_particle(
     """Atomically (re)write out_dir with the composed particle, its provenance and model card.
     config: the run's, for the provenance (versions, dtype, seed, data) and the base model's hub id."""
     tensors = composed_tensors(bank, coeffs)
-    meta = provenance(bank, coeffs, score, {**(extra or {}), **(run_provenance(config) if config else {})})
+    made = run_provenance(config) if config else {}
+    meta = provenance(bank, coeffs, score, {**(extra or {}), **made})
 
     def fill(tmp: Path) -> None:
         if bank.layout.kind == "lora":

@@ -15,7 +15,7 @@ def export_command(run_dir: Path, out: Optional[Path], rank: int, merged: bool, 
         if lm_eval_task is not None:
             raise UserError("--lm-eval-task", "is for a run directory, not a compare directory")
         from .compare.export import export_compare
-        from .state import no_space
+        from .errors import no_space
 
         with no_space(out or run_dir, "free some space, then export again"):
             target, row = export_compare(run_dir, out, method, seed)
@@ -37,7 +37,8 @@ def export_rank(run_dir: Path, out: Optional[Path], rank: int, merged: bool, log
     from .experts import load_bank
     from .export import export_merged, export_particle
     from .lock import RunLock
-    from .state import RunDir, no_space
+    from .errors import no_space
+    from .state import RunDir
     from .swarm import Swarm
 
     rd = RunDir(run_dir)

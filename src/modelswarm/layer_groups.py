@@ -18,6 +18,7 @@ import numpy as np
 
 LAYER = re.compile(r"(?:^|\.)(?:layers|h|blocks)\.(\d+)\.")
 Span = tuple[int, int, Optional[int]]  # [start, stop) of the flat bank, its group (None: shared)
+Run = tuple[int, int, list[float]]  # [start, stop) of the flat bank, the coefficients it is composed with
 
 
 def layer_of(key: str) -> Optional[int]:
@@ -54,6 +55,17 @@ def group_rows(coeffs: Sequence[float], n_experts: int) -> tuple[list[list[float
     rows = c.reshape(-1, n_experts)
     shared = rows[0] if (rows == rows[0]).all() else rows.mean(axis=0)  # agreeing groups: exactly their row
     return [r.tolist() for r in rows], shared.tolist()
+
+
+def runs(coeffs: Sequence[float], n_experts: int, keys: Sequence[str], sizes: Sequence[int]) -> list[Run]:
+    """The flat bank as runs [start, stop), each with the n coefficients it is composed with: a
+    global row (n) is one run of the whole bank; a layer row (n * K) one run per group (spans),
+    the shared row for tensors outside the layers."""
+    if len(coeffs) == n_experts:
+        return [(0, sum(sizes), [float(c) for c in coeffs])]
+    rows, shared = group_rows(coeffs, n_experts)
+    return [(start, stop, shared if g is None else rows[g])
+            for start, stop, g in spans(keys, sizes, len(coeffs) // n_experts)]
 
 
 def expand(rows: np.ndarray, groups: int) -> np.ndarray:

@@ -123,7 +123,7 @@ class RunLock:
 
     def _create(self, record: dict[str, Any]) -> bool:
         """Create the lock whole, or return False if it exists."""
-        from .state import no_space
+        from .errors import no_space
 
         data = (json.dumps(record, sort_keys=True) + "\n").encode()
         self.path.parent.mkdir(parents=True, exist_ok=True)

@@ -1,6 +1,6 @@
 """Per-example lists as the evaluation cache keeps them.
 
-The driver holds every evaluation of a run (the journal is the cache, coordinator.py), and a
+The driver holds every evaluation of a run (the journal is the cache, evaluations.py), and a
 list of Python objects costs about 30 bytes an item: 3.5 KB an evaluation of 60 examples,
 70 MB over a 20,000-evaluation run (bench/soak.py). So the cache keeps 0/1 marks as bits,
 small integer answers as int8 or int16 and generated answers as interned strings, about

@@ -1,5 +1,11 @@
-"""End of a run: export best/, compute the outcomes once, write summary.json and utility.png
-from them. The coordinator calls finish; everything after the scoring is in memory."""
+"""End of a run, steps each taken once, in this order:
+
+    best/ exported with its card (export.py) -> the outcomes scored and analysed
+    (outcomes.py) -> summary.json's content (summary.py) -> the test score, known only now,
+    into best/'s card -> summary.json and utility.png written
+
+The coordinator calls finish; everything after the scoring is in memory, passed on as
+records (outcomes.Outcomes) or summary.json's dict."""
 
 from __future__ import annotations
 

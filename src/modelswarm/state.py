@@ -10,10 +10,8 @@
 
 from __future__ import annotations
 
-import errno
 import json
 import math
-import re
 import shutil
 import sys
 from contextlib import contextmanager
@@ -23,41 +21,15 @@ from typing import Any, Iterator, Optional
 
 from .candidates import Candidate, CoefficientRow, DeltaMerge, coeff_hash, merge_hash  # noqa: F401  (the keys' home)
 from .config import Config, dump_config, load_config
-from .errors import UserError
+from .errors import UserError, no_space
 from .io import append_line, atomic_write_bytes, atomic_write_json, atomic_write_text, dumps
+from .lock import RunLock
 from .packing import packed_result, unpacked
 from .swarm import Swarm
 from .utilities.base import Score
 from .worker import EvalResult
 
 STATE_VERSION = 2  # 2: the official restart and stop rules (per-particle best_at, no stale counters)
-NO_SPACE = {
-    errno.ENOSPC: "no space left on device",
-    errno.EFBIG: "file too large (the process's file size limit, or the filesystem's largest file)",
-    errno.EDQUOT: "disk quota exceeded",
-}
-
-
-@contextmanager
-def no_space(path: str | Path, then: str) -> Iterator[None]:
-    """A full disk (or quota, or file size limit) while writing `path` becomes a one-line
-    UserError naming it; `then` says what to do. Other errors pass through."""
-    try:
-        yield
-    except Exception as exc:
-        why = NO_SPACE.get(errno_of(exc))  # type: ignore[arg-type]
-        if why is None:
-            raise
-        raise UserError(path, f"{why} while writing it; {then}") from None
-
-
-def errno_of(exc: BaseException) -> Optional[int]:
-    if isinstance(exc, OSError):
-        return exc.errno
-    found = re.search(r"\(os error (\d+)\)", str(exc))  # Rust I/O errors (safetensors) carry it in the text
-    return int(found.group(1)) if found else None
-
-
 @dataclass(frozen=True, slots=True)  # slots: the cache holds one per evaluation of the run (packing.py)
 class Evaluation:
     """One finished evaluation, a line of the journal: what was scored (the candidate), on
@@ -127,6 +99,10 @@ class RunDir:
 
     def exists(self) -> bool:
         return self.config_file.is_file()
+
+    def check_new(self) -> None:
+        if self.exists():
+            raise UserError(self.path, "run directory already exists: resume it (modelswarm resume) or change 'name'")
 
     def holds_nothing(self) -> bool:
         """No snapshot and no successful evaluation: nothing a resume could use."""
@@ -207,14 +183,19 @@ class RunDir:
             atomic_write_text(self.iterations_file, "".join(dumps(t) + "\n" for t in swarm.trace))
 
     def load_state(self, config: Config) -> tuple[Optional[Swarm], dict[str, Any]]:
+        d = self.read_state()
+        return (Swarm.from_json(d["swarm"], config.swarm) if d else None), d
+
+    def read_state(self) -> dict[str, Any]:
+        """The last snapshot as written (the swarm as JSON under "swarm"); {} before the first."""
         self.drop_leftovers()
         if not self.state_file.exists():
-            return None, {}
+            return {}
         d = self.read_json(self.state_file)
         if d.get("version") != STATE_VERSION:
             raise UserError(self.state_file, f"state version {d.get('version')} is not {STATE_VERSION}: "
                                              "written by another modelswarm version; start a new run")
-        return Swarm.from_json(d["swarm"], config.swarm), d
+        return d
 
     def drop_leftovers(self) -> None:
         """Remove the temporary files and folders of atomic writes that a kill interrupted
@@ -255,3 +236,34 @@ class RunDir:
                 with self.writing(self.journal_file):
                     atomic_write_bytes(self.journal_file, data[:complete])
         return out
+
+
+@contextmanager
+def open_run(config: Config, names: tuple[str, ...], sources: tuple[str, ...], config_source: Optional[Path],
+             resume: bool) -> Iterator[tuple[RunDir, dict[str, Any]]]:
+    """The run directory, locked to this process for the run: a resumed one checked against
+    the experts and its last snapshot read (RunDir.read_state; {}: none yet), a new one created
+    (refused where a run exists). A new run that stops on bad input before it holds anything
+    (the first evaluations can show it) leaves nothing behind."""
+    rd = RunDir(config.run_dir)
+    if resume and not rd.exists():
+        raise UserError(rd.path, "nothing to resume: not a run directory")
+    if not resume:
+        rd.check_new()
+    rd.path.mkdir(parents=True, exist_ok=True)
+    with RunLock(rd.path) as lock:  # one process at a time on a run directory
+        try:
+            if resume:
+                rd.check_experts(names)
+                saved = rd.read_state()
+            else:
+                rd.check_new()  # again, under the lock: another process may have created it meanwhile
+                rd.create(config, names, sources, config_source)
+                saved = {}
+            yield rd, saved
+        except UserError:
+            if not resume and rd.holds_nothing():
+                rd.discard()  # under the lock; the folder goes after it, if nobody else has begun there
+                lock.release()
+                rd.remove_if_empty()
+            raise

@@ -6,10 +6,12 @@ the README documents the file; readers of an old summary.json find the same keys
 
 from __future__ import annotations
 
+import math
 from typing import Any, Optional
 
-from .baselines import Baselines, by_task, json_number
-from .outcomes import Ensemble, Outcomes
+from .analysis import Ensemble
+from .baselines import Baselines
+from .outcomes import Outcomes
 from .swarm import Swarm
 
 
@@ -97,3 +99,15 @@ def recorded_best(summary: dict[str, Any]) -> dict[str, float]:
     if "test" in summary["baselines"]:
         out["test"] = summary["baselines"]["test"]["global best"]
     return out
+
+
+def by_task(tasks: list[str], correct: list[float]) -> dict[str, float]:
+    acc: dict[str, list[float]] = {}
+    for t, c in zip(tasks, correct):
+        acc.setdefault(t, []).append(c)
+    return {t: round(sum(v) / len(v), 4) for t, v in sorted(acc.items())}
+
+
+def json_number(x: float) -> Optional[float]:
+    """A score for JSON: a failed (nan) or infinite one is null."""
+    return None if math.isinf(x) or math.isnan(x) else float(x)

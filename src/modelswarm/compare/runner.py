@@ -54,7 +54,7 @@ def run_compare(prep, methods: Optional[Sequence[str]] = None, budget: Optional[
                 out: Optional[Path] = None, address: Optional[str] = None, swarm_run: Optional[Path] = None,
                 log: Callable[[str], None] = print, pool=None) -> dict[str, Any]:
     """Run (or resume) a comparison; returns compare.json's content. pool: a started pool (tests)."""
-    from ..coordinator import Evaluations, start_pool
+    from ..evaluations import Evaluations, start_pool
     from ..progress import Progress
 
     config, bank = prep.config, prep.bank

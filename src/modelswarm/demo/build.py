@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Callable, Optional
 
 from ..io import atomic_write_json
-from ..baselines import by_task
+from ..summary import by_task
 from .smollm import ensure_base
 from .tasks import SKILLS, build_suite, write_jsonl
 from ..utilities.data import read_jsonl
