@@ -21,7 +21,7 @@ from typing import Any, Callable, Optional, Sequence
 
 import numpy as np
 
-from ..candidates import as_candidate, as_candidates
+from ..weights.candidates import as_candidate, as_candidates
 
 METHODS: dict[str, "Method"] = {}
 KINDS = ("swarm", "fixed", "merge", "search")

@@ -18,7 +18,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, Optional
 
-from ..state import RunDir
+from ..search.state import RunDir
 from .base import Context, Outcome, register
 
 
@@ -31,7 +31,7 @@ def run(ctx: Context) -> Outcome:
 def swarm_outcome(ctx: Context, method: str, existing: Optional[Path] = None, **swarm: Any) -> Outcome:
     """Run (or resume) the search as COMPARE_DIR/<method>-seed<S> with the config's swarm
     section updated by `swarm`, or read an existing run directory; its answer and count."""
-    from ..coordinator import run_swarm
+    from ..run.coordinator import run_swarm
 
     if existing is not None:
         rd = RunDir(existing)
