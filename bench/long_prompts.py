@@ -20,7 +20,7 @@ import random
 
 from _common import ROOT, Timer
 
-MAX_NEW_TOKENS = 16  # ExactMatchConfig's default (utilities/base.py)
+MAX_NEW_TOKENS = 16  # ExactMatchConfig's default (objectives/base.py)
 
 
 def graph_prompt(rng: random.Random, tokenizer, target: int) -> str:
@@ -38,7 +38,7 @@ def graph_prompt(rng: random.Random, tokenizer, target: int) -> str:
 
 
 def templated(tokenizer, text: str) -> list[int]:
-    from modelswarm.scoring.prompts import prompt_ids
+    from modelswarm.engine.prompts import prompt_ids
     from modelswarm.sections import EngineConfig
 
     return prompt_ids(tokenizer, text, EngineConfig(chat_template="on"))
@@ -61,7 +61,7 @@ def naive(model, tokenizer, prompts: list[list[int]]) -> list[list[int]]:
 
 
 def engine_ids(model, tokenizer, prompts: list[list[int]], sharing: bool) -> list[list[int]]:
-    from modelswarm.scoring.engine import Engine
+    from modelswarm.engine.engine import Engine
     from modelswarm.sections import EngineConfig
 
     engine = Engine(model, tokenizer, EngineConfig(prefix_sharing=sharing))
@@ -102,7 +102,7 @@ def main() -> None:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from modelswarm.demo.smollm import ensure_base
-    from modelswarm.utilities.data import read_jsonl
+    from modelswarm.objectives.data import read_jsonl
 
     torch.set_num_threads(1)
     os.chdir(ROOT)

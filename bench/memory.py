@@ -26,9 +26,9 @@ def main() -> None:
     import ray
     from safetensors import safe_open
 
-    from modelswarm.coordinator import Evaluations, start_pool
-    from modelswarm.progress import Progress
-    from modelswarm.state import RunDir
+    from modelswarm.search.evaluations import Evaluations, start_pool
+    from modelswarm.run.progress import Progress
+    from modelswarm.search.state import RunDir
 
     tmp = tmpdir()
     prep = prepared(args.model, args.workers, tmp)

@@ -28,7 +28,7 @@ def warm_evaluator(prep, row):
     """An Evaluator on one thread, as each worker has, past its first (allocating) pass."""
     import torch
 
-    from modelswarm.worker import Evaluator
+    from modelswarm.cluster.worker import Evaluator
 
     torch.set_num_threads(1)
     ev = Evaluator(prep.config.base_model, prep.bank.layout, prep.bank.matrix, prep.config.utility, prep.splits,
@@ -91,9 +91,9 @@ def main() -> None:
     ap.add_argument("--iterations", type=int, default=3)
     args = ap.parse_args()
 
-    from modelswarm.coordinator import Evaluations, start_pool
-    from modelswarm.progress import Progress
-    from modelswarm.state import RunDir
+    from modelswarm.search.evaluations import Evaluations, start_pool
+    from modelswarm.run.progress import Progress
+    from modelswarm.search.state import RunDir
     tmp = tmpdir()
     prep = prepared(args.model, args.workers, tmp)
     rows = particle_rows(len(prep.bank.names), args.size, args.iterations)

@@ -26,9 +26,9 @@ PORT = 6391
 def rate(prep, rows, address=None) -> tuple[float, dict]:
     import ray
 
-    from modelswarm.coordinator import Evaluations, start_pool
-    from modelswarm.progress import Progress
-    from modelswarm.state import RunDir
+    from modelswarm.search.evaluations import Evaluations, start_pool
+    from modelswarm.run.progress import Progress
+    from modelswarm.search.state import RunDir
 
     rd = RunDir(tmpdir() / "run")
     rd.path.mkdir(parents=True)

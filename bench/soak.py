@@ -36,8 +36,9 @@ def main() -> None:
 
     import ray
 
-    from modelswarm.coordinator import run_swarm, start_pool
-    from modelswarm.state import RunDir
+    from modelswarm.run.coordinator import run_swarm
+    from modelswarm.search.evaluations import start_pool
+    from modelswarm.search.state import RunDir
 
     tmp = tmpdir()
     prep = prepared(args.model, 2, tmp)

@@ -23,8 +23,8 @@ def naive_iteration(prep, rows, tmp, threads: int) -> tuple[float, list[float]]:
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer, GenerationConfig
 
-    from modelswarm.export import export_particle
-    from modelswarm.utilities.exact_match import normalise
+    from modelswarm.export.particle import export_particle
+    from modelswarm.objectives.exact_match import normalise
 
     torch.set_num_threads(threads)
     cfg = prep.config
@@ -61,9 +61,9 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=2)
     args = ap.parse_args()
 
-    from modelswarm.coordinator import Evaluations, start_pool
-    from modelswarm.progress import Progress
-    from modelswarm.state import RunDir
+    from modelswarm.search.evaluations import Evaluations, start_pool
+    from modelswarm.run.progress import Progress
+    from modelswarm.search.state import RunDir
 
     tmp = tmpdir()
     prep = prepared(args.model, args.workers, tmp)

@@ -29,9 +29,9 @@ def world(tmp_path_factory) -> dict[str, Path]:
 def evaluator(world):
     """One worker's Evaluator on the tiny world, scoring multiple_choice on val, one thread
     (a module that needs another kind defines its own)."""
-    from modelswarm.experts import load_bank
-    from modelswarm.utilities import make_utility, utility_config
-    from modelswarm.worker import Evaluator
+    from modelswarm.weights.experts import load_bank
+    from modelswarm.objectives import make_utility, utility_config
+    from modelswarm.cluster.worker import Evaluator
 
     bank = load_bank(str(world["experts"]))
     cfg = utility_config(kind="multiple_choice", data=str(world["val"]))
@@ -41,7 +41,7 @@ def evaluator(world):
 
 @pytest.fixture(scope="session")
 def ray_session():
-    from modelswarm.pool import init_ray
+    from modelswarm.cluster.pool import init_ray
     import ray
 
     init_ray(None, workers=2, num_cpus=1)
@@ -75,7 +75,7 @@ def write_config(path: Path, world: dict, runs_dir: Path, **over) -> Path:
 
 def utility_of(kind: str, **keys):
     """A utility of `kind` from the keys a YAML `utility:` section would hold (common and kind-specific)."""
-    from modelswarm.utilities import make_utility, utility_config
+    from modelswarm.objectives import make_utility, utility_config
 
     return make_utility(utility_config({"kind": kind, **keys}))
 
@@ -83,9 +83,9 @@ def utility_of(kind: str, **keys):
 @pytest.fixture(scope="module")
 def setup(world):
     """(bank, Evaluator) on the tiny world, one thread: a worker without Ray."""
-    from modelswarm.experts import load_bank
-    from modelswarm.utilities import utility_config
-    from modelswarm.worker import Evaluator
+    from modelswarm.weights.experts import load_bank
+    from modelswarm.objectives import utility_config
+    from modelswarm.cluster.worker import Evaluator
 
     bank = load_bank(str(world["experts"]))
     cfg = utility_config(kind="multiple_choice", data=str(world["val"]))

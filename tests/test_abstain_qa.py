@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from modelswarm.tiny import make_base, write_jsonl
-from modelswarm.utilities.abstain_qa import effective_reliability
+from modelswarm.objectives.abstain_qa import effective_reliability
 
 from conftest import utility_of
 

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from modelswarm import analysis
+from modelswarm.report import analysis
 
 
 def test_ensemble_members_take_the_top_k_in_index_order_with_ties_at_the_bar_to_lower_indices():
@@ -46,11 +46,11 @@ from types import SimpleNamespace
 
 import pytest
 
-from modelswarm import outcomes
+from modelswarm.report import outcomes
 from modelswarm.config import SwarmParams
-from modelswarm.state import Evaluation, coeff_hash
-from modelswarm.summary import build_summary
-from modelswarm.swarm import Swarm
+from modelswarm.search.state import Evaluation, coeff_hash
+from modelswarm.report.summary import build_summary
+from modelswarm.search.swarm import Swarm
 
 EXPERTS = ("a", "b", "c")
 QUESTIONS = 6

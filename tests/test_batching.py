@@ -4,8 +4,8 @@ call waits on it (pure; the pool's runs use it as dispatch.py asks)."""
 import collections
 import math
 
-from modelswarm.batching import Batching, take, typical_s
-from modelswarm.jobs import Job
+from modelswarm.cluster.batching import Batching, take, typical_s
+from modelswarm.cluster.jobs import Job
 
 POLICY = Batching(prefetch_below_s=1.0, chunk_target_s=0.05)
 

@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from modelswarm.candidates import Candidate, CoefficientRow, DeltaMerge, as_candidates, row_fields
-from modelswarm.coordinator import Evaluations
-from modelswarm.state import Evaluation, RunDir
+from modelswarm.weights.candidates import Candidate, CoefficientRow, DeltaMerge, as_candidates, row_fields
+from modelswarm.search.evaluations import Evaluations
+from modelswarm.search.state import Evaluation, RunDir
 
 # lines as modelswarm wrote them before candidates existed (a swarm run's row, a compare's TIES merge)
 OLD_ROW = ('{"iteration":3,"particle":1,"hash":"ba0c29f3d865060f3f51","coeffs":[0.25,0.5,0.25],"score":0.5,'

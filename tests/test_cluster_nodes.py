@@ -2,7 +2,7 @@
 
 import math
 
-from modelswarm.cluster import alive, capacity, live_nodes, shape
+from modelswarm.cluster.nodes import alive, capacity, live_nodes, shape
 
 NODES = [
     {"NodeID": "head", "Alive": True, "Resources": {"CPU": 0.0}},

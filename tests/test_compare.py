@@ -15,9 +15,9 @@ import pytest
 from modelswarm.compare import DEFAULT_METHODS, METHODS
 from modelswarm.compare.runner import run_compare
 from modelswarm.config import load_config
-from modelswarm.coordinator import prepare
-from modelswarm.state import RunDir
-from modelswarm.verify import score_checkpoint
+from modelswarm.run.prepare import prepare
+from modelswarm.search.state import RunDir
+from modelswarm.export.verify import score_checkpoint
 
 from conftest import write_config
 

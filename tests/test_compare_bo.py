@@ -8,7 +8,7 @@ from modelswarm.compare import DEFAULT_METHODS, METHODS
 from modelswarm.compare.bo import BOUND
 from modelswarm.compare.runner import run_compare
 from modelswarm.config import load_config
-from modelswarm.coordinator import prepare
+from modelswarm.run.prepare import prepare
 
 from conftest import write_config
 

@@ -5,11 +5,11 @@ import numpy as np
 import pytest
 import torch
 
-from modelswarm.compose import compose_numpy
-from modelswarm.utilities import utility_config as UtilityConfig
-from modelswarm.experts import load_bank
-from modelswarm.export import export_particle, read_provenance
-from modelswarm.worker import Evaluator
+from modelswarm.weights.compose import compose_numpy
+from modelswarm.objectives import utility_config as UtilityConfig
+from modelswarm.weights.experts import load_bank
+from modelswarm.export.particle import export_particle, read_provenance
+from modelswarm.cluster.worker import Evaluator
 
 
 
@@ -71,7 +71,7 @@ def test_export_holds_the_scored_weights_and_its_provenance(world, setup, tmp_pa
 def test_bfloat16_workers_compose_and_score(world, setup):
     bank, _ = setup
     cfg = UtilityConfig(kind="multiple_choice", data=str(world["val"]))
-    from modelswarm.utilities import make_utility
+    from modelswarm.objectives import make_utility
 
     val = make_utility(cfg).load(world["val"])
     ev = Evaluator(str(world["base"]), bank.layout, bank.matrix, cfg, {"val": val}, dtype="bfloat16", num_threads=1)
@@ -120,7 +120,7 @@ def test_adapters_with_biases_and_modules_to_save_combine_every_tensor(biased_wo
     from safetensors.torch import load_file
     from transformers import AutoModelForCausalLM
 
-    from modelswarm.experts import check_against_base
+    from modelswarm.weights.experts import check_against_base
 
     root = biased_world
     bank = load_bank(str(root / "experts"))
@@ -140,7 +140,7 @@ def test_adapters_with_biases_and_modules_to_save_combine_every_tensor(biased_wo
 
 
 def test_all_zero_coefficients_are_no_base_model_when_the_adapter_holds_more_than_a_and_b(biased_world, world):
-    from modelswarm.baselines import reference_points
+    from modelswarm.report.baselines import reference_points
 
     assert "base model" not in reference_points(load_bank(str(biased_world / "experts")).layout)
     assert "base model" in reference_points(load_bank(str(world["experts"])).layout)
@@ -148,7 +148,7 @@ def test_all_zero_coefficients_are_no_base_model_when_the_adapter_holds_more_tha
 
 def test_an_adapter_tensor_the_base_lacks_is_refused_before_any_worker(biased_world, tmp_path):
     from modelswarm.errors import UserError
-    from modelswarm.experts import check_against_base
+    from modelswarm.weights.experts import check_against_base
     from modelswarm.tiny import make_base
 
     bank = load_bank(str(biased_world / "experts"))

@@ -90,7 +90,7 @@ def test_a_retired_key_of_an_older_run_is_accepted_and_ignored(tmp_path):
 
 def test_a_swarm_smaller_than_the_expert_count_is_refused_before_anything_starts(world, tmp_path):
     from conftest import write_config
-    from modelswarm.coordinator import prepare
+    from modelswarm.run.prepare import prepare
 
     path = write_config(tmp_path / "c.yaml", world, tmp_path / "runs", swarm={"size": 2})
     with pytest.raises(UserError, match=r"c.yaml: key 'swarm.size' is 2, fewer than the 3 experts"):
@@ -109,7 +109,7 @@ def test_the_readme_config_table_is_generated_from_the_field_descriptions():
 
 def test_every_config_key_has_a_description():
     from modelswarm.config import Config, SwarmParams, WorkersConfig
-    from modelswarm.utilities import REGISTRY
+    from modelswarm.objectives import REGISTRY
 
     models = [Config, SwarmParams, WorkersConfig, *(u.Config for u in REGISTRY.values())]
     for model in models:
@@ -181,7 +181,7 @@ def test_the_paper_preset_holds_the_official_value_of_every_key(key):
 
 
 def test_the_paper_preset_has_the_official_swarm_size_and_lets_a_given_key_win():
-    from modelswarm.swarm import swarm_size
+    from modelswarm.search.swarm import swarm_size
 
     paper = SwarmParams(preset="paper")
     assert swarm_size(4, paper) == 20  # scripts: --populate_initial_experts 1 --initial_experts_num 20

@@ -16,14 +16,14 @@ import numpy as np
 import pytest
 import torch
 
-from modelswarm.compose import compose_numpy
-from modelswarm.utilities import utility_config as UtilityConfig
-from modelswarm.experts import load_bank
-from modelswarm.utilities import make_utility
-from modelswarm.scoring.model_parts import backbone_and_head
-from modelswarm.scoring.greedy import greedy_decode, tree_greedy_decode
-from modelswarm.scoring.prefix_tree import PrefixForest, tree_inputs
-from modelswarm.worker import Evaluator
+from modelswarm.weights.compose import compose_numpy
+from modelswarm.objectives import utility_config as UtilityConfig
+from modelswarm.weights.experts import load_bank
+from modelswarm.objectives import make_utility
+from modelswarm.engine.model_parts import backbone_and_head
+from modelswarm.engine.greedy import greedy_decode, tree_greedy_decode
+from modelswarm.engine.prefix_tree import PrefixForest, tree_inputs
+from modelswarm.cluster.worker import Evaluator
 
 DEVICE = os.environ.get("MODELSWARM_TEST_DEVICE", "cuda")
 pytestmark = [pytest.mark.cuda,

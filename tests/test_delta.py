@@ -7,18 +7,18 @@ import json
 import pytest
 import torch
 
-from modelswarm.utilities import utility_config as UtilityConfig
-from modelswarm.candidates import DeltaMerge as MergeSpec
-from modelswarm.delta import lora_modules
+from modelswarm.objectives import utility_config as UtilityConfig
+from modelswarm.weights.candidates import DeltaMerge as MergeSpec
+from modelswarm.weights.delta import lora_modules
 from modelswarm.merges.ties import trim
-from modelswarm.experts import load_bank
-from modelswarm.worker import Evaluator
+from modelswarm.weights.experts import load_bank
+from modelswarm.cluster.worker import Evaluator
 
 
 @pytest.fixture(scope="module")
 def setup(world):
     bank = load_bank(str(world["experts"]))
-    from modelswarm.utilities import make_utility
+    from modelswarm.objectives import make_utility
 
     cfg = UtilityConfig(kind="multiple_choice", data=str(world["val"]))
     val = make_utility(cfg).load(str(world["val"]))[:4]

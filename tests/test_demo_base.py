@@ -27,8 +27,8 @@ def test_the_gguf_converts_to_the_base_the_demo_experts_were_made_on(tmp_path):
 
     from modelswarm.config import load_config
     from modelswarm.demo.smollm import ensure_base
-    from modelswarm.utilities import make_utility
-    from modelswarm.models import load_tokenizer
+    from modelswarm.objectives import make_utility
+    from modelswarm.engine.models import load_tokenizer
 
     out = ensure_base(tmp_path)
     assert ensure_base(tmp_path) == out  # converted once; the second call finds it

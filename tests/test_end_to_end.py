@@ -8,9 +8,10 @@ from pathlib import Path
 import pytest
 
 from modelswarm.config import load_config
-from modelswarm.coordinator import prepare, run_swarm
-from modelswarm.state import RunDir
-from modelswarm.verify import score_checkpoint
+from modelswarm.run.prepare import prepare
+from modelswarm.run.coordinator import run_swarm
+from modelswarm.search.state import RunDir
+from modelswarm.export.verify import score_checkpoint
 
 from conftest import write_config
 
@@ -167,7 +168,7 @@ def test_full_weight_experts_search_and_export_an_hf_model_dir(world, ray_sessio
     import torch
     from transformers import AutoModelForCausalLM
 
-    from modelswarm.experts import load_bank
+    from modelswarm.weights.experts import load_bank
 
     lora = load_bank(str(world["experts"]))
     for j, name in enumerate(lora.names):  # each adapter merged into the base: a full expert

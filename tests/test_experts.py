@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from modelswarm.errors import UserError
-from modelswarm.experts import check_against_base, load_bank
+from modelswarm.weights.experts import check_against_base, load_bank
 from modelswarm.tiny import make_base, train_lora
 
 

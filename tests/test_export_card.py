@@ -14,12 +14,12 @@ from pathlib import Path
 import pytest
 import yaml
 
-from modelswarm.card import add_scores
+from modelswarm.export.card import add_scores
 from modelswarm.config import load_config
-from modelswarm.experts import load_bank
-from modelswarm.export import export_merged, export_particle
-from modelswarm.state import RunDir
-from modelswarm.verify import check_dtype, rescore_in_dtype, score_splits, verify_run
+from modelswarm.weights.experts import load_bank
+from modelswarm.export.particle import export_merged, export_particle
+from modelswarm.search.state import RunDir
+from modelswarm.export.verify import check_dtype, rescore_in_dtype, score_splits, verify_run
 
 from conftest import write_config
 
@@ -121,11 +121,11 @@ def test_the_merged_export_has_a_card_for_transformers(run):
 
 
 def test_a_delta_merge_export_names_the_method_and_its_parameters(run, tmp_path):
-    from modelswarm.card import run_provenance
+    from modelswarm.export.card import run_provenance
     from modelswarm.compare.export import export_delta_merge
 
     cfg, bank, _, _, _ = run
-    from modelswarm.candidates import DeltaMerge
+    from modelswarm.weights.candidates import DeltaMerge
 
     merge = DeltaMerge(method="ties", scale=0.8, density=0.5)
     out = export_delta_merge(tmp_path / "ties", bank, merge, cfg.base_model,
@@ -168,7 +168,7 @@ def test_an_unknown_dtype_is_refused_before_any_scoring():
 
 
 def test_re_exporting_the_global_best_keeps_the_test_score_the_run_recorded(tmp_path):
-    from modelswarm.card import recorded_scores
+    from modelswarm.export.card import recorded_scores
 
     summary = tmp_path / "summary.json"
     summary.write_text(json.dumps({"best": {"coefficients": [0.5, 0.25]},

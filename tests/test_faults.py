@@ -14,10 +14,11 @@ from pathlib import Path
 import pytest
 
 from modelswarm.config import load_config
-from modelswarm.coordinator import prepare, run_swarm
+from modelswarm.run.prepare import prepare
+from modelswarm.run.coordinator import run_swarm
 from modelswarm.errors import UserError
-from modelswarm.lock import RunLock
-from modelswarm.state import RunDir
+from modelswarm.search.lock import RunLock
+from modelswarm.search.state import RunDir
 
 from conftest import write_config
 
@@ -94,7 +95,7 @@ def test_a_lock_held_on_another_host_is_refused_with_what_to_do(tmp_path):
 
 def test_of_processes_racing_for_a_run_directory_exactly_one_wins(tmp_path):
     go = time.time() + 3  # all of them import first, then start together
-    code = ("import sys, time; from modelswarm.lock import RunLock; from modelswarm.errors import UserError\n"
+    code = ("import sys, time; from modelswarm.search.lock import RunLock; from modelswarm.errors import UserError\n"
             f"time.sleep(max(0, {go} - time.time()))\n"
             "try:\n"
             "    with RunLock(sys.argv[1]):\n"

@@ -14,7 +14,7 @@ from typing import Callable
 import pytest
 
 from conftest import write_config
-from modelswarm.cli import main
+from modelswarm.cli.app import main
 
 RAY_WORKER_LINE = re.compile(r"^(\x1b\[\d+m)?\((\w+ )?pid=\d+")
 

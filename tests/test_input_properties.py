@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from modelswarm.config import config_from_dict
 from modelswarm.errors import UserError
-from modelswarm.utilities import make_utility, utility_config
+from modelswarm.objectives import make_utility, utility_config
 
 SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 

@@ -46,8 +46,8 @@ def test_atomic_dir_has_the_mode_mkdir_gives(tmp_path, umask):
 
 
 def test_exported_adapter_is_readable_by_others(tmp_path, world):
-    from modelswarm.experts import load_bank
-    from modelswarm.export import export_particle
+    from modelswarm.weights.experts import load_bank
+    from modelswarm.export.particle import export_particle
 
     old = os.umask(0o022)
     try:

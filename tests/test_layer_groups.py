@@ -8,16 +8,17 @@ import numpy as np
 import pytest
 import torch
 
-from modelswarm.compose import compose_into, compose_numpy
+from modelswarm.weights.compose import compose_into, compose_numpy
 from modelswarm.config import SwarmParams, load_config
-from modelswarm.coordinator import prepare, run_swarm
+from modelswarm.run.prepare import prepare
+from modelswarm.run.coordinator import run_swarm
 from modelswarm.errors import UserError
-from modelswarm.experts import load_bank
-from modelswarm.export import export_particle
-from modelswarm.layer_groups import layer_of, n_layers
-from modelswarm.state import RunDir
-from modelswarm.swarm import Swarm
-from modelswarm.verify import score_checkpoint
+from modelswarm.weights.experts import load_bank
+from modelswarm.export.particle import export_particle
+from modelswarm.weights.layer_groups import layer_of, n_layers
+from modelswarm.search.state import RunDir
+from modelswarm.search.swarm import Swarm
+from modelswarm.export.verify import score_checkpoint
 
 from conftest import write_config
 

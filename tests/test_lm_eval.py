@@ -22,12 +22,12 @@ import yaml
 
 from modelswarm.config import load_config
 from modelswarm.errors import UserError
-from modelswarm.experts import load_bank
-from modelswarm.lm_eval_export import task_body
-from modelswarm.state import RunDir
-from modelswarm.swarm import Swarm
-from modelswarm.utilities import make_utility, utility_config
-from modelswarm.worker import Evaluator
+from modelswarm.weights.experts import load_bank
+from modelswarm.export.lm_eval import task_body
+from modelswarm.search.state import RunDir
+from modelswarm.search.swarm import Swarm
+from modelswarm.objectives import make_utility, utility_config
+from modelswarm.cluster.worker import Evaluator
 
 from conftest import utility_of, write_config
 

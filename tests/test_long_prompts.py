@@ -2,8 +2,8 @@
 
 import torch
 
-from modelswarm.scoring.batching import length_batches
-from modelswarm.scoring.greedy import tree_greedy_decode
+from modelswarm.engine.batching import length_batches
+from modelswarm.engine.greedy import tree_greedy_decode
 from modelswarm.sections import EngineConfig
 
 

@@ -11,7 +11,7 @@ import yaml
 from modelswarm.config import config_from_dict
 from modelswarm.errors import UserError
 from modelswarm.tiny import make_base, write_jsonl
-from modelswarm.utilities.multitask import PART, combine
+from modelswarm.objectives.multitask import PART, combine
 
 from conftest import utility_of
 
@@ -145,8 +145,9 @@ def test_a_multitask_run_reports_parts_in_journal_and_summary(world, tmp_path, r
     """End to end on the tiny world: two halves of its validation set as two parts."""
     from conftest import write_config
     from modelswarm.config import load_config
-    from modelswarm.coordinator import prepare, run_swarm
-    from modelswarm.state import RunDir
+    from modelswarm.run.prepare import prepare
+    from modelswarm.run.coordinator import run_swarm
+    from modelswarm.search.state import RunDir
 
     rows = [json.loads(line) for line in open(world["val"])]
     a, b = write_jsonl(tmp_path / "first.jsonl", rows[:30]), write_jsonl(tmp_path / "second.jsonl", rows[30:])
@@ -168,7 +169,7 @@ def test_a_multitask_run_reports_parts_in_journal_and_summary(world, tmp_path, r
 
 
 def test_parts_and_counts_survive_the_journal_round_trip():
-    from modelswarm.state import Evaluation
+    from modelswarm.search.state import Evaluation
 
     ev = Evaluation.from_dict(dict(iteration=1, particle=0, hash="h", coeffs=[1.0], score=0.5, seconds=1.0,
                                    parts={"a": 0.25, "b": 1.0}, counts={"unparsable_ratings": 2}))

@@ -7,7 +7,7 @@ import sys
 import pytest
 
 from modelswarm.errors import UserError
-from modelswarm.official_data import import_official, official_mc_prompt
+from modelswarm.objectives.official_data import import_official, official_mc_prompt
 
 MC = {
     "dataset": "mmlu",

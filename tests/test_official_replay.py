@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from modelswarm.config import SwarmParams
-from modelswarm.swarm import Swarm
+from modelswarm.search.swarm import Swarm
 
 
 def official_replay(stream, n, patience, restart_patience, max_iteration):

@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from modelswarm.packing import Packed, packed, unpacked
+from modelswarm.search.packing import Packed, packed, unpacked
 
 CASES = {
     "marks": [1.0, 0.0, 1.0] * 21,

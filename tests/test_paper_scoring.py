@@ -7,8 +7,8 @@ import torch
 
 from modelswarm.errors import UserError
 from modelswarm.tiny import write_jsonl
-from modelswarm.utilities.exact_match import contains, last_words
-from modelswarm.utilities.multiple_choice import parse_choice
+from modelswarm.objectives.exact_match import contains, last_words
+from modelswarm.objectives.multiple_choice import parse_choice
 
 from conftest import utility_of
 
@@ -89,7 +89,7 @@ def test_exact_match_modes_score_generate_outputs_by_the_official_rule(world, ev
 
 
 def test_exact_match_default_is_still_the_strict_first_line(world, evaluator, tmp_path):
-    from modelswarm.utilities.exact_match import normalise
+    from modelswarm.objectives.exact_match import normalise
 
     texts = [hf_generate(evaluator.model, evaluator.tokenizer, f"{d}^", 6) for d in range(10)]
     answers = [(t.split("\n")[0] if d % 2 else t[:1]) or "#" for d, t in enumerate(texts)]

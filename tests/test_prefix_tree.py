@@ -5,11 +5,11 @@ import random
 import pytest
 import torch
 
-from modelswarm.experts import load_bank
-from modelswarm.utilities import make_utility, utility_config
-from modelswarm.scoring.model_parts import backbone_and_head
-from modelswarm.scoring.prefix_tree import PrefixForest, path_columns, tree_inputs
-from modelswarm.worker import Evaluator
+from modelswarm.weights.experts import load_bank
+from modelswarm.objectives import make_utility, utility_config
+from modelswarm.engine.model_parts import backbone_and_head
+from modelswarm.engine.prefix_tree import PrefixForest, path_columns, tree_inputs
+from modelswarm.cluster.worker import Evaluator
 
 
 def random_prompts(seed: int, n: int = 60) -> list[list[int]]:

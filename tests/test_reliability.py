@@ -15,13 +15,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from modelswarm.compose import compose_numpy
+from modelswarm.weights.compose import compose_numpy
 from modelswarm.config import load_config
-from modelswarm.coordinator import prepare, run_swarm, start_pool
-from modelswarm.dispatch import run_jobs
-from modelswarm.jobs import Failure, Job
-from modelswarm.state import RunDir
-from modelswarm.worker import EvalResult
+from modelswarm.run.prepare import prepare
+from modelswarm.run.coordinator import run_swarm
+from modelswarm.search.evaluations import start_pool
+from modelswarm.cluster.dispatch import run_jobs
+from modelswarm.cluster.jobs import Failure, Job
+from modelswarm.search.state import RunDir
+from modelswarm.cluster.worker import EvalResult
 
 from conftest import write_config
 
@@ -63,7 +65,7 @@ def test_a_killed_worker_is_replaced_and_its_job_redispatched(world, ray_session
 
 @pytest.mark.parametrize("mode", ["raise", "exit"])
 def test_short_evaluations_share_calls_but_a_failing_one_fails_alone(world, ray_session, tmp_path, mode):
-    from modelswarm.experts import load_bank
+    from modelswarm.weights.experts import load_bank
 
     bank = load_bank(str(world["experts"]))
     rows = [tuple(r) for r in np.random.default_rng(1).normal(size=(8, 3))]
@@ -82,7 +84,7 @@ def test_short_evaluations_share_calls_but_a_failing_one_fails_alone(world, ray_
 
 @pytest.mark.parametrize("mode", ["raise", "exit"])
 def test_a_particle_that_always_fails_counts_as_not_evaluated_and_the_run_goes_on(world, ray_session, tmp_path, mode):
-    from modelswarm.experts import load_bank
+    from modelswarm.weights.experts import load_bank
 
     bank = load_bank(str(world["experts"]))
     bad = b_sum(bank, [0.0, 1.0, 0.0])  # the 'same' expert
@@ -227,7 +229,7 @@ def test_ctrl_c_saves_state_and_prints_the_resume_command(world, tmp_path):
 
 
 def test_resume_removes_the_temporary_files_of_interrupted_writes(tmp_path):
-    from modelswarm.state import RunDir
+    from modelswarm.search.state import RunDir
 
     (tmp_path / ".state.json.x1.tmp").write_text("{half")
     (tmp_path / ".best.x2.tmp").mkdir()
@@ -237,7 +239,7 @@ def test_resume_removes_the_temporary_files_of_interrupted_writes(tmp_path):
 
 
 def test_torn_journal_tail_is_dropped(tmp_path):
-    from modelswarm.state import Evaluation
+    from modelswarm.search.state import Evaluation
 
     rd = RunDir(tmp_path)
     ev = Evaluation.from_dict(dict(iteration=0, particle=0, hash="abc", coeffs=[1.0, 0.0], score=0.5, seconds=0.1,
@@ -268,8 +270,8 @@ def test_resume_refuses_a_changed_expert_set(world, tmp_path):
 
 
 def test_a_failure_is_retried_after_a_resume_never_replayed(tmp_path):
-    from modelswarm.coordinator import Evaluations
-    from modelswarm.state import Evaluation
+    from modelswarm.search.evaluations import Evaluations
+    from modelswarm.search.state import Evaluation
 
     rd = RunDir(tmp_path)
     rd.append(Evaluation.from_dict(dict(iteration=1, particle=0, hash="ok", coeffs=[1.0, 0.0], score=0.5, seconds=0.1)))
@@ -281,7 +283,7 @@ def test_a_failure_is_retried_after_a_resume_never_replayed(tmp_path):
 
 @pytest.mark.parametrize("score", [float("inf"), float("-inf"), 0.25])
 def test_scores_survive_the_journal_round_trip(tmp_path, score):
-    from modelswarm.state import Evaluation
+    from modelswarm.search.state import Evaluation
 
     rd = RunDir(tmp_path)
     ev = Evaluation.from_dict(dict(iteration=1, particle=0, hash="h", coeffs=[1.0], score=score, seconds=0.1))

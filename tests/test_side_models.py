@@ -7,8 +7,8 @@ import torch
 
 from modelswarm.errors import UserError
 from modelswarm.tiny import make_base, make_tokenizer, write_jsonl
-from modelswarm.utilities.llm_judge import OFFICIAL_TEMPLATE, fill, parse_rating
-from modelswarm.utilities.reward_model import length_score, normalise_reward
+from modelswarm.objectives.llm_judge import OFFICIAL_TEMPLATE, fill, parse_rating
+from modelswarm.objectives.reward_model import length_score, normalise_reward
 
 from conftest import utility_of
 
@@ -103,7 +103,7 @@ def official_reward_scores(raw, lengths, mode):
 def test_each_mode_gives_the_official_reward_score(mode):
     from types import SimpleNamespace
 
-    from modelswarm.utilities.reward_model import combine
+    from modelswarm.objectives.reward_model import combine
 
     p = SimpleNamespace(mode=mode, reward_low=-3.060546875, reward_high=2.65625, length_low=10, length_high=201)
     raw = [-4.0, -3.0, -1.0, 0.0, 0.5, 2.0, 3.0, 1.0]
@@ -156,7 +156,7 @@ def test_the_rating_parse_is_the_officials(reply, official):
 
 @pytest.mark.parametrize("reply", ["Rating: 7/10 and", "Rating: 7 Rating: ", "x Rating: 10/10"])
 def test_a_reply_is_settled_once_more_text_cannot_change_its_rating(reply):
-    from modelswarm.utilities.llm_judge import settled
+    from modelswarm.objectives.llm_judge import settled
 
     assert settled(reply) and all(parse_rating(reply + more) == parse_rating(reply) for more in ("0", " 5/10", "\n"))
     assert not settled("Rating: 7") and not settled("Rating: 1") and not settled("no rating yet")

@@ -14,8 +14,8 @@ import pytest
 from conftest import write_config
 from modelswarm.config import load_config
 from modelswarm.io import atomic_write_json, dumps, num
-from modelswarm.state import RunDir
-from modelswarm.swarm import Swarm
+from modelswarm.search.state import RunDir
+from modelswarm.search.swarm import Swarm
 
 HERE = Path(__file__).parent
 
@@ -84,8 +84,9 @@ def test_a_state_written_with_nan_by_an_older_version_still_resumes(tmp_path, wo
 
 @pytest.mark.slow
 def test_every_file_of_a_run_with_failures_is_strict_json(world, ray_session, tmp_path):
-    from modelswarm.coordinator import prepare, run_swarm
-    from modelswarm.export import read_provenance
+    from modelswarm.run.prepare import prepare
+    from modelswarm.run.coordinator import run_swarm
+    from modelswarm.export.particle import read_provenance
 
     shutil.copy(HERE / "flaky_utility.py", tmp_path / "flaky_utility.py")
     data = tmp_path / "ctl.jsonl"

@@ -6,10 +6,10 @@ import json
 
 import pytest
 
-from modelswarm.utilities import utility_config as UtilityConfig
+from modelswarm.objectives import utility_config as UtilityConfig
 from modelswarm.demo import suite3, suite4
 from modelswarm.demo.build import write_data
-from modelswarm.utilities import make_utility
+from modelswarm.objectives import make_utility
 
 SUITES = {"suite3": (suite3, None), "suite4": (suite4, suite4.to_choices)}
 

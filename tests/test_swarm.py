@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from modelswarm.config import SwarmParams
-from modelswarm.swarm import Swarm, crossover_init, random_velocities, velocity_update
+from modelswarm.search.swarm import Swarm, crossover_init, random_velocities, velocity_update
 
 X = np.array([[1.0, 0.0], [0.0, 1.0]])
 V = np.array([[0.2, -0.2], [-0.1, 0.1]])
@@ -81,7 +81,7 @@ def test_the_base_anchor_is_skipped_where_zero_is_not_the_base_model():
 
 
 def test_the_base_anchor_is_a_crossover_parent_so_several_starting_rows_leave_the_simplex():
-    from modelswarm.swarm import off_the_simplex
+    from modelswarm.search.swarm import off_the_simplex
 
     base = Swarm.create(3, SwarmParams(size=8), seed=0)  # swarm_configs/tiny.yaml's shape
     sums = base.x.sum(axis=1)
@@ -386,7 +386,7 @@ def test_the_trace_has_one_entry_per_iteration_and_survives_a_snapshot():
 
 
 def test_the_spread_measures_the_swarm_in_coefficient_space():
-    from modelswarm.diagnostics import describe
+    from modelswarm.search.diagnostics import describe
 
     x = np.array([[0.0, 0.0], [3.0, 4.0]])
     d = describe(1, x, g=x[0], scores=np.array([0.5, np.nan]), g_score=0.5, steps=np.array([[1.0, 0.0], [0.0, 0.0]]),

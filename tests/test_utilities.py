@@ -7,11 +7,11 @@ import torch
 
 from modelswarm.errors import UserError
 from modelswarm.tiny import write_jsonl
-from modelswarm.utilities import make_utility, utility_config
-from modelswarm.utilities.exact_match import may_still_match, normalise
-from modelswarm.scoring.batching import length_batches
-from modelswarm.scoring.greedy import ROWS, VOCAB_SLICE, greedy_decode, greedy_tokens, tree_greedy_decode
-from modelswarm.models import load_tokenizer
+from modelswarm.objectives import make_utility, utility_config
+from modelswarm.objectives.exact_match import may_still_match, normalise
+from modelswarm.engine.batching import length_batches
+from modelswarm.engine.greedy import ROWS, VOCAB_SLICE, greedy_decode, greedy_tokens, tree_greedy_decode
+from modelswarm.engine.models import load_tokenizer
 
 
 def mc(world, **kw):
@@ -236,7 +236,7 @@ def test_unknown_utility_kind(tmp_path):
 
 def test_chat_template_is_applied_when_the_tokenizer_has_one(world, tmp_path):
     from modelswarm.tiny import make_tokenizer
-    from modelswarm.scoring.prompts import prompt_ids
+    from modelswarm.engine.prompts import prompt_ids
 
     tok = make_tokenizer(tmp_path / "tok", chat_template="{% for m in messages %}<{{ m['content'] }}>{% endfor %}")
     cfg = utility_config(kind="multiple_choice", data="x")

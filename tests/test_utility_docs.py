@@ -3,7 +3,7 @@
 
 from pathlib import Path
 
-from modelswarm.utilities import REGISTRY
+from modelswarm.objectives import REGISTRY
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 

@@ -11,7 +11,7 @@ weights must equal (to float tolerance) the coefficient rows applied to the expe
 import numpy as np
 
 from modelswarm.config import SwarmParams
-from modelswarm.swarm import Swarm
+from modelswarm.search.swarm import Swarm
 
 
 def lin(ws, tensors):

@@ -2,8 +2,8 @@
 
 Every key is declared with its type, range and a description (the README's config table
 is generated from these: `python -m modelswarm.config_doc`). The `utility:` section is
-one of the kinds' models (utilities/registry.py), each holding the common keys
-(utilities/base.py), the engine's (sections.py) and its own, all flat under `utility:`.
+one of the kinds' models (objectives/registry.py), each holding the common keys
+(objectives/base.py), the engine's (sections.py) and its own, all flat under `utility:`.
 Paths are made absolute against the working directory at load time and stored that way
 in the run directory's resolved config.yaml. Errors are pydantic's, turned into one line
 naming the file and the key (config_errors.py).
@@ -22,7 +22,7 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 from .config_errors import user_error
 from .errors import UserError
 from .sections import Section
-from .utilities.registry import UtilityConfig
+from .objectives.registry import UtilityConfig
 
 
 def _in_unit(lo_open: bool, hi_open: bool) -> Callable[[float], float]:

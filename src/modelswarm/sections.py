@@ -1,10 +1,10 @@
 """The config sections every floor reads: the frozen `Section` base and the engine's knobs.
 
 The lowest config module: it imports pydantic and nothing of modelswarm, so the scoring
-engine (scoring/), the utilities and the run config (config.py) all build on it without
+engine (engine/), the utilities and the run config (config.py) all build on it without
 an import pointing upwards. `EngineConfig` holds how the engine batches sequences and
 renders prompts; its keys are written under `utility:` (a utility's section extends it,
-utilities/base.py), and the engine reads nothing else.
+objectives/base.py), and the engine reads nothing else.
 """
 
 from __future__ import annotations

@@ -21,7 +21,7 @@ from typing import Any, Callable, Optional, Sequence
 
 import numpy as np
 
-from ..candidates import as_candidate, as_candidates
+from ..weights.candidates import as_candidate, as_candidates
 
 METHODS: dict[str, "Method"] = {}
 KINDS = ("swarm", "fixed", "merge", "search")
@@ -67,8 +67,8 @@ class Outcome:
 
 @dataclass
 class Context:
-    prep: Any  # coordinator.Prepared
-    evals: Any  # coordinator.Evaluations, on the shared pool and the compare journal
+    prep: Any  # prepare.Prepared
+    evals: Any  # evaluations.Evaluations, on the shared pool and the compare journal
     seed: int
     budget: Optional[int]  # for searches: validation evaluations they may use
     workers: int  # evaluator actors: how many rows a search should ask for at once

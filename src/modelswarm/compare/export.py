@@ -11,11 +11,11 @@ import json
 from pathlib import Path
 from typing import Any, Optional
 
-from ..candidates import Candidate, CoefficientRow, DeltaMerge
-from ..card import run_provenance, write_card
+from ..weights.candidates import Candidate, CoefficientRow, DeltaMerge
+from ..export.card import run_provenance, write_card
 from ..errors import UserError
 from ..io import atomic_write_dir, dumps
-from ..state import RunDir
+from ..search.state import RunDir
 
 
 def pick_row(compare_dir: Path, method: Optional[str] = None, seed: Optional[int] = None) -> dict[str, Any]:
@@ -34,8 +34,8 @@ def pick_row(compare_dir: Path, method: Optional[str] = None, seed: Optional[int
 
 def export_compare(compare_dir: Path, out: Optional[Path] = None, method: Optional[str] = None,
                    seed: Optional[int] = None) -> tuple[Path, dict[str, Any]]:
-    from ..experts import load_bank
-    from ..export import export_particle
+    from ..weights.experts import load_bank
+    from ..export.particle import export_particle
 
     rd = RunDir(compare_dir)
     cfg = rd.load_config()
@@ -55,9 +55,9 @@ def export_compare(compare_dir: Path, out: Optional[Path] = None, method: Option
 def export_delta_merge(out: Path, bank, merge: DeltaMerge, base_model: str, extra: dict[str, Any]) -> Path:
     import torch
 
-    from ..compose import Composer
-    from ..delta import DeltaComposer
-    from ..models import load_model, load_tokenizer
+    from ..weights.compose import Composer
+    from ..weights.delta import DeltaComposer
+    from ..engine.models import load_model, load_tokenizer
 
     model = load_model(base_model, bank.layout, torch.device("cpu"), torch.float32)
     composer = Composer(model, bank.layout, bank.matrix)

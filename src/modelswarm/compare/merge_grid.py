@@ -6,7 +6,7 @@ The method's module says what the merge is and why its grid is what it is."""
 
 from __future__ import annotations
 
-from ..candidates import DeltaMerge
+from ..weights.candidates import DeltaMerge
 from ..merges import METHODS, MergeMethod
 from .base import Context, Outcome, best_of, register
 

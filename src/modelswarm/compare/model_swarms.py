@@ -14,10 +14,11 @@ would only slow the table down."""
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Optional
 
-from ..state import RunDir
+from ..search.state import RunDir
 from .base import Context, Outcome, register
 
 
@@ -30,7 +31,7 @@ def run(ctx: Context) -> Outcome:
 def swarm_outcome(ctx: Context, method: str, existing: Optional[Path] = None, **swarm: Any) -> Outcome:
     """Run (or resume) the search as COMPARE_DIR/<method>-seed<S> with the config's swarm
     section updated by `swarm`, or read an existing run directory; its answer and count."""
-    from ..coordinator import Prepared, run_swarm
+    from ..run.coordinator import run_swarm
 
     if existing is not None:
         rd = RunDir(existing)
@@ -41,7 +42,7 @@ def swarm_outcome(ctx: Context, method: str, existing: Optional[Path] = None, **
         if swarm:
             cfg = cfg.replace(swarm=cfg.swarm.replace(**swarm))
         val_only = {split: ex for split, ex in ctx.prep.splits.items() if split != "test"}
-        prep = Prepared(cfg, ctx.prep.bank, val_only, ctx.prep.config_path)
+        prep = replace(ctx.prep, config=cfg, splits=val_only)
         rd = RunDir(ctx.dir / name)
         summary = run_swarm(prep, resume=rd.exists(), live=False, pool=ctx.pool)
     search = [e for e in rd.read_journal() if e.split == "val" and e.iteration is not None]

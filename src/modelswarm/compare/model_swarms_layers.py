@@ -11,7 +11,7 @@ scores what model_swarms' does (under other journal keys: a row of n * K is anot
 
 from __future__ import annotations
 
-from ..layer_groups import n_layers
+from ..weights.layer_groups import n_layers
 from .base import Context, Outcome, register
 from .model_swarms import swarm_outcome
 

@@ -25,11 +25,11 @@ from typing import Any, Callable, Optional, Sequence
 
 import numpy as np
 
-from ..candidates import Candidate, row_fields
+from ..weights.candidates import Candidate, row_fields
 from ..errors import UserError
 from ..io import atomic_write_json
-from ..lock import RunLock
-from ..state import RunDir
+from ..search.lock import RunLock
+from ..search.state import RunDir
 from . import DEFAULT_METHODS, METHODS
 from .base import Context
 
@@ -54,8 +54,8 @@ def run_compare(prep, methods: Optional[Sequence[str]] = None, budget: Optional[
                 out: Optional[Path] = None, address: Optional[str] = None, swarm_run: Optional[Path] = None,
                 log: Callable[[str], None] = print, pool=None) -> dict[str, Any]:
     """Run (or resume) a comparison; returns compare.json's content. pool: a started pool (tests)."""
-    from ..coordinator import Evaluations, start_pool
-    from ..progress import Progress
+    from ..search.evaluations import Evaluations, start_pool
+    from ..run.progress import Progress
 
     config, bank = prep.config, prep.bank
     names = check_methods(methods)

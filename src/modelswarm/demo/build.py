@@ -13,19 +13,19 @@ from pathlib import Path
 from typing import Callable, Optional
 
 from ..io import atomic_write_json
-from ..baselines import by_task
+from ..report.summary import by_task
 from .smollm import ensure_base
 from .tasks import SKILLS, build_suite, write_jsonl
-from ..utilities.data import read_jsonl
+from ..objectives.data import read_jsonl
 from ..train import TrainRecipe, train_files
 
 EVAL = dict(kind="exact_match", batch_sequences=64, decode_rows=64, max_new_tokens=8, chat_template="off")
 
 
 def score_adapter(base: Path, adapter: Optional[Path], val: Path, evaluation: dict = EVAL) -> dict:
-    from ..utilities import make_utility, utility_config
-    from ..verify import load_checkpoint
-    from ..models import load_tokenizer
+    from ..objectives import make_utility, utility_config
+    from ..export.verify import load_checkpoint
+    from ..engine.models import load_tokenizer
 
     util = make_utility(utility_config(data=str(val), **evaluation))
     examples = util.load(val)

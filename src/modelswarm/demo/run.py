@@ -23,7 +23,7 @@ def where_to_run() -> str:
 
 def prepare_demo(config_path: Path = DEMO_CONFIG, name: Optional[str] = None, log: Callable[[str], None] = print):
     """The demo's Prepared run: checks the config and experts, converts the base model on first use."""
-    from ..coordinator import prepare
+    from ..run.prepare import prepare
 
     if not Path(config_path).is_file():
         if Path(config_path) == DEMO_CONFIG:  # the default: the demo's files are in the repository, not the package

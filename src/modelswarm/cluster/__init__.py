@@ -1,0 +1,1 @@
+"""The Ray pool: evaluator actors, jobs dispatched to them, the cluster's nodes."""
