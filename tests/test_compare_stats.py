@@ -12,12 +12,12 @@ import numpy as np
 import pytest
 from rich.console import Console
 
-from modelswarm.candidates import coeff_hash
+from modelswarm.weights.candidates import coeff_hash
 from modelswarm.compare.runner import _stats
 from modelswarm.compare.stats import (bootstrap_difference, collapse_count, collapsed, compare_stats, seed_pairs,
                                       winner_gap)
 from modelswarm.compare.table import markdown, print_compare
-from modelswarm.state import RunDir
+from modelswarm.search.state import RunDir
 
 RESAMPLES = 2_000  # enough for the specifications; compare.json uses stats.RESAMPLES
 
