@@ -51,6 +51,27 @@ def test_a_method_better_on_every_example_gets_a_positive_interval():
     assert 0 < d["lo"] <= d["mean"] <= d["hi"]
 
 
+def test_seeds_scored_on_one_test_set_share_its_example_noise():
+    """Three seeds that all gave the same marks carry no more information than one: the
+    interval must not narrow (resampling each seed's examples on its own would shrink it by √3)."""
+    rng = np.random.default_rng(4)
+    pair = (marks_of(rng, 200, 0.5), marks_of(rng, 200, 0.4))
+    one, three = (bootstrap_difference([pair] * s, resamples=RESAMPLES) for s in (1, 3))
+    assert three["hi"] - three["lo"] == pytest.approx(one["hi"] - one["lo"], rel=0.15)
+
+
+def test_scores_that_are_not_the_mean_of_their_marks_get_no_difference_and_no_collapse_count():
+    result = three_seed_result()
+    marks = {(r["method"], r["seed"]): [0.25, 0.5, 1.0] for r in result["rows"]}  # per-example values, not 0/1
+    final = {("model_swarms", s): [0.3] * 4 for s in (0, 1, 2)}
+    st = compare_stats(result, marks, final, n_val=100, resamples=RESAMPLES)
+    assert all(m == {"test_delta": None, "collapse": None} for m in st["methods"].values())
+
+
+def test_a_population_with_one_finite_score_is_no_plateau():
+    assert collapsed([0.3, None, float("nan")], n_val=100) is None
+
+
 def test_a_worse_method_gets_a_negative_interval_that_holds_its_mean():
     rng = np.random.default_rng(3)
     pairs = [(marks_of(rng, 300, 0.2), marks_of(rng, 300, 0.6)) for _ in range(3)]
@@ -164,6 +185,8 @@ def test_the_winners_gap_is_validation_minus_test_of_the_means_and_per_seed():
 def with_stats(result):
     rng = np.random.default_rng(5)
     marks = {(r["method"], r["seed"]): marks_of(rng, 200, r["test"]) for r in result["rows"]}
+    for r in result["rows"]:  # a row's test score is the mean of its marks, as a compare records it
+        r["test"] = float(np.mean(marks[(r["method"], r["seed"])]))
     final = {("model_swarms", s): [0.3] * 4 if s else [0.3, 0.1, 0.3, 0.3] for s in (0, 1, 2)}
     result["stats"] = compare_stats(result, marks, final, n_val=100, resamples=RESAMPLES)
     return result
@@ -217,6 +240,7 @@ def test_the_runner_reads_test_marks_from_the_journal_and_final_scores_from_the_
         if r["method"] == "cma_es" and r["seed"] == 2:
             continue  # its test evaluation failed: no line
         marks = [1.0, 0.0, 1.0] if r["method"] == "model_swarms" else [1.0, 1.0, 1.0]
+        r["test"] = float(np.mean(marks))
         lines.append({"iteration": None, "particle": 0, "hash": coeff_hash(r["coeffs"]), "coeffs": r["coeffs"],
                       "score": float(np.mean(marks)), "per_example": marks, "split": "test", "error": None})
     (tmp_path / "evaluations.jsonl").write_text("".join(json.dumps(x) + "\n" for x in lines))

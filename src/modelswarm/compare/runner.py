@@ -189,8 +189,8 @@ def _stats(prep, rd: RunDir, result: dict[str, Any]) -> dict[str, Any]:
         key, run_dir = (r["method"], r["seed"]), r["info"].get("run_dir") if r["kind"] == "swarm" else None
         h = Candidate.from_json(r).key()
         marks[key] = own.get(h)
-        if run_dir is not None and Path(run_dir, "state.json").exists():
-            swarm_scores[key] = RunDir(run_dir).read_json(Path(run_dir, "state.json"))["swarm"]["scores"]
+        if run_dir is not None and RunDir(run_dir).state_file.exists():
+            swarm_scores[key] = RunDir(run_dir).read_json(RunDir(run_dir).state_file)["swarm"]["scores"]
             if marks[key] is None:
                 marks[key] = test_marks(RunDir(run_dir).read_journal()).get(h)
     return compare_stats(result, marks, swarm_scores, len(prep.splits.get("val") or []))

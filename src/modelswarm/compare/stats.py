@@ -9,14 +9,17 @@ a method that runs once, like best_expert, is paired with every model_swarms see
 the per-example difference of their test marks: paired, the same example for both. The
 estimate is the mean over pairs of mean(d), which is the difference of the test scores
 where the score is the mean of its marks (every utility but abstain_qa's effective
-reliability and multitask's combine). The interval: RESAMPLES times, draw the pairs with
-replacement and, within each drawn pair, the test examples with replacement, and take the
+reliability and multitask's combine; where the marks are not 0/1 with the row's test score
+as their mean, there is no difference: "–"). The interval: RESAMPLES times, draw the pairs
+with replacement and one resample of the test examples, shared by the drawn pairs (every
+seed is scored on the same test set, so its examples' noise is shared too), and take the
 same mean; the 2.5th and 97.5th percentiles. The generator is seeded (BOOTSTRAP_SEED), the
 same for every method, so the table is deterministic.
 
 Collapse. A run ended collapsed on a plateau when its final population's validation scores
-lie within one example of each other (max - min <= 1/n_val): every particle scores the
-same, so the search had stopped exploring. The final population is
+(two or more) lie within one example of each other (max - min <= 1/n_val): every particle
+scores the same, so the search had stopped exploring. "One example" is 1/n_val only where
+the score is the mean of 0/1 marks (as above); for other utilities there is no count. The final population is
   a swarm's particles after its last iteration: their current scores (state.json; a
       particle not scored that iteration keeps its previous score, as the swarm does; with
       utility.early_exit a hopeless particle's score is an upper bound, as the swarm saw it);
@@ -63,8 +66,8 @@ def seed_pairs(rows: Sequence[Mapping[str, Any]], marks: Marks, method: str,
 def bootstrap_difference(pairs: Sequence[tuple[Sequence[float], Sequence[float]]], resamples: int = RESAMPLES,
                          confidence: float = CONFIDENCE, seed: int = BOOTSTRAP_SEED) -> Optional[dict[str, Any]]:
     """Mean of (a - b) over pairs and examples, with its percentile interval when pairs
-    (seeds) and, within each, examples (paired) are resampled; None without pairs or when
-    the pairs do not mark the same number of examples."""
+    (seeds) and the examples (one draw shared by the pairs: the same test set) are
+    resampled; None without pairs or when the pairs do not mark the same number of examples."""
     if not pairs or len({len(a) for a, _ in pairs} | {len(b) for _, b in pairs}) != 1:
         return None
     d = np.array([np.asarray(a, dtype=float) - np.asarray(b, dtype=float) for a, b in pairs])
@@ -77,7 +80,7 @@ def bootstrap_difference(pairs: Sequence[tuple[Sequence[float], Sequence[float]]
     for start in range(0, resamples, chunk):
         k = min(chunk, resamples - start)
         seeds = rng.integers(0, s, size=(k, s, 1))
-        examples = rng.integers(0, n, size=(k, s, n))
+        examples = rng.integers(0, n, size=(k, 1, n))
         means[start:start + k] = d[seeds, examples].mean(axis=(1, 2))
     tail = (1 - confidence) / 2 * 100
     lo, hi = np.percentile(means, [tail, 100 - tail])
@@ -87,11 +90,11 @@ def bootstrap_difference(pairs: Sequence[tuple[Sequence[float], Sequence[float]]
 
 def collapsed(scores: Optional[Sequence[Optional[float]]], n_val: int) -> Optional[bool]:
     """Whether a final population sits on one plateau: its finite validation scores span at
-    most one example (1/n_val). None when there is no population or no finite score."""
+    most one example (1/n_val). None when there is no population or fewer than two finite scores."""
     if scores is None or n_val < 1:
         return None
     v = np.array([x for x in scores if x is not None and math.isfinite(x)], dtype=float)
-    if not len(v):
+    if len(v) < 2:
         return None
     return bool(v.max() - v.min() <= 1.0 / n_val + 1e-12)  # the epsilon: k/n - (k-1)/n in floats
 
@@ -138,12 +141,25 @@ def winner_gap(result: Mapping[str, Any]) -> Optional[dict[str, Any]]:
     return {"method": name, "mean": mean, "seeds": per_seed}
 
 
+def scores_are_mark_means(rows: Sequence[Mapping[str, Any]], marks: Marks) -> bool:
+    """Whether every row's test marks are 0/1 and its test score is their mean: then a
+    difference of marks is a difference of scores, and one example is 1/n of a score."""
+    found = [(r, marks.get((r["method"], r["seed"]))) for r in rows]
+    found = [(r, m) for r, m in found if m is not None]
+    return bool(found) and all(
+        set(m) <= {0.0, 1.0} and r.get("test") is not None and abs(float(np.mean(m)) - r["test"]) < 1e-9
+        for r, m in found)
+
+
 def compare_stats(result: Mapping[str, Any], marks: Marks,
                   swarm_scores: Mapping[tuple[str, int], Optional[Sequence[Optional[float]]]], n_val: int,
                   resamples: int = RESAMPLES) -> dict[str, Any]:
     """compare.json's "stats": per method, the test difference to model_swarms (None for
-    model_swarms itself and where marks are missing) and the collapse count; the winner's gap."""
+    model_swarms itself and where marks are missing) and the collapse count; the winner's gap.
+    Both only where the scores are means of 0/1 marks (scores_are_mark_means)."""
     rows, methods = result["rows"], result["methods"]
+    if not scores_are_mark_means(rows, marks):
+        marks, n_val = {}, 0
     has_reference = REFERENCE in methods
     per_method = {}
     for name in methods:

@@ -6,7 +6,7 @@ A utility kind is one module under objectives/ holding two classes:
       the kind's own keys, each with a description: they are written under `utility:` next
       to the common keys;
   the utility, subclassing Utility, with `Config` set to that model and
-      load(path)                          -> list of validated examples (coordinator, early)
+      load(path)                          -> list of validated examples (run/prepare.py, before any worker starts)
       score_with(engine, examples, bound) -> Score (in a worker, on the composed model)
 and one line in objectives/registry.py. A utility keeps data and marks only: the engine
 (engine/engine.py) runs every model. Nothing here imports torch: a YAML is validated

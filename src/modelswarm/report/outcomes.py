@@ -58,7 +58,8 @@ def compute_outcomes(prep, swarm: Swarm, evals) -> Outcomes:
     """Score the baselines and the personal bests (validation and test), the starting swarm
     and, where the utility gives 0/1 marks, the global best for correctness emergence; then
     vote the ensembles and run the analyses. Scoring order is fixed, so the cache counts are
-    too; the search's evaluations are taken before the end's own scoring replaces any of them."""
+    too; the search's evaluations are the cached ones with an iteration (the end's own scoring
+    finds them there, or adds evaluations without one)."""
     start = initial_points(prep, swarm)
     splits = ["val"] + (["test"] if "test" in prep.splits else [])
     baselines = score_baselines(prep, evals, best=swarm.g)

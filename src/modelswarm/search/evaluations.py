@@ -7,8 +7,6 @@ import math
 from dataclasses import replace
 from typing import Any, Callable, Optional, Protocol, Sequence
 
-import numpy as np
-
 from ..weights.candidates import as_candidates
 from ..cluster.dispatch import run_jobs
 from ..cluster.jobs import Failure, Job
@@ -137,8 +135,3 @@ class Evaluations:
     def shutdown(self) -> None:
         if self._pool is not None:
             self._pool.shutdown()
-
-
-def utilities_of(results: Sequence[Evaluation]) -> np.ndarray:
-    """Scores for the swarm: nan marks a failed evaluation, which the swarm treats as not evaluated."""
-    return np.array([math.nan if e.failed else e.score for e in results], dtype=np.float64)
