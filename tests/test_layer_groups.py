@@ -4,6 +4,8 @@ the swarm's particles have n * K coordinates and start as the global ones in eve
 the best exports as a PEFT adapter that scores the same; a stopped run resumes to the same
 result; too many groups is a one-line error."""
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -145,3 +147,16 @@ def test_a_layer_search_exports_its_score_and_resumes_to_the_same_result(world, 
     resumed = run_swarm(prep, live=False, resume=True)
     assert resumed["best"] == summary["best"] and resumed["history"] == summary["history"]
     assert resumed["evaluations"]["replayed_from_journal"] > 0
+
+    state = RunDir(prep.config.run_dir).state_file  # a snapshot whose groups shared their draws
+    saved = json.loads(state.read_text())
+    del saved["swarm"]["group_draws"]
+    state.write_text(json.dumps(saved))
+    with pytest.raises(UserError, match="groups shared their random draws") as err:
+        run_swarm(prep, live=False, resume=True)
+    assert str(state) in str(err.value) and "\n" not in str(err.value)
+
+
+def test_only_a_layer_swarm_marks_its_snapshot_as_drawing_per_group():
+    assert Swarm.create(3, SwarmParams(size=4, granularity="layers", layer_groups=2), seed=0).to_json()["group_draws"]
+    assert "group_draws" not in Swarm.create(3, SwarmParams(size=4), seed=0).to_json()

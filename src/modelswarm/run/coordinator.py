@@ -23,7 +23,7 @@ from .prepare import Prepared
 from .progress import Progress
 from .finish import finish
 from ..search.state import open_run
-from ..search.swarm import Swarm, off_the_simplex
+from ..search.swarm import Swarm, coefficient_groups, off_the_simplex
 
 
 def run_swarm(
@@ -42,6 +42,9 @@ def run_swarm(
     config, bank = prep.config, prep.bank
     with open_run(config, bank.names, bank.sources, prep.config_path, resume) as (rd, saved):
         if saved:
+            if coefficient_groups(config.swarm) > 1 and not saved["swarm"].get("group_draws"):
+                raise UserError(rd.state_file, "a layer-group swarm saved by a modelswarm whose groups shared "
+                                               "their random draws (so they never moved apart); start a new run")
             swarm = Swarm.from_json(saved["swarm"], config.swarm)
         else:
             swarm = Swarm.create(len(bank.names), config.swarm, config.seed, base_point=zero_is_base(bank.layout))

@@ -272,6 +272,7 @@ class Swarm:
             "restarts": arr(self.restarts), "restarted": arr(self.restarted), "evaluate": arr(self.evaluate),
             "history": list(self.history), "trace": list(self.trace), "rng": self.rng.bit_generator.state,
             **({"initial_x": arr(self.initial_x)} if self.initial_x is not None else {}),
+            **({"group_draws": True} if coefficient_groups(self.params) > 1 else {}),  # see propose()
         }
 
     @classmethod
