@@ -245,7 +245,7 @@ def test_the_runner_reads_test_marks_from_the_journal_and_final_scores_from_the_
                       "score": float(np.mean(marks)), "per_example": marks, "split": "test", "error": None})
     (tmp_path / "evaluations.jsonl").write_text("".join(json.dumps(x) + "\n" for x in lines))
     prep = SimpleNamespace(splits={"val": [{}] * 50, "test": [{}] * 3})
-    st = _stats(prep, RunDir(tmp_path), result)
+    st = _stats(prep, RunDir(tmp_path).read_journal(), result)
     assert st["collapse_within"] == 0.02
     assert st["methods"]["model_swarms"]["collapse"] == {"collapsed": 1, "of": 1}  # the others kept no state
     assert st["methods"]["cma_es"]["test_delta"]["pairs"] == 2

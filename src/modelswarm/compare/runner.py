@@ -21,7 +21,7 @@ import os
 import platform
 import time
 from pathlib import Path
-from typing import Any, Callable, Optional, Sequence
+from typing import Any, Callable, Iterable, Optional, Sequence
 
 import numpy as np
 
@@ -29,7 +29,7 @@ from ..weights.candidates import Candidate, row_fields
 from ..errors import UserError
 from ..io import atomic_write_json
 from ..search.lock import RunLock
-from ..search.state import RunDir
+from ..search.state import Evaluation, RunDir
 from . import DEFAULT_METHODS, METHODS
 from .base import Context
 
@@ -114,7 +114,7 @@ def run_compare(prep, methods: Optional[Sequence[str]] = None, budget: Optional[
             if own:
                 evals.shutdown()
         result = _result(prep, rd, names, rows, budget, seeds, startup_s)
-        result["stats"] = _stats(prep, rd, result)
+        result["stats"] = _stats(prep, evals.cache.values(), result)
         with rd.writing(rd.path / "compare.json"):
             atomic_write_json(rd.path / "compare.json", result)
         from .table import plot_compare
@@ -175,16 +175,17 @@ def _score_test(prep, evals, rd: RunDir, rows: list[dict[str, Any]]) -> None:
         _save_row(rd, r)
 
 
-def _stats(prep, rd: RunDir, result: dict[str, Any]) -> dict[str, Any]:
+def _stats(prep, journal: Iterable[Evaluation], result: dict[str, Any]) -> dict[str, Any]:
     """stats.compare_stats over the journals: each row's test marks (the compare's journal,
-    or a swarm's own run directory when it scored test there) and each swarm's final scores."""
+    as the evaluation cache holds it, or a swarm's own run directory when it scored test
+    there) and each swarm's final scores."""
     from .stats import compare_stats
 
     def test_marks(journal) -> dict[str, Any]:  # whole test evaluations only (test is never cut short)
         return {ev.hash: ev.per_example for ev in journal
                 if ev.split == "test" and not ev.failed and ev.bound is None}
 
-    marks, swarm_scores, own = {}, {}, test_marks(rd.read_journal())
+    marks, swarm_scores, own = {}, {}, test_marks(journal)
     for r in result["rows"]:
         key, run_dir = (r["method"], r["seed"]), r["info"].get("run_dir") if r["kind"] == "swarm" else None
         h = Candidate.from_json(r).key()

@@ -5,7 +5,7 @@ particles stay in the affine span, sum_j c_j = 1; the base-model anchor at c = 0
 it), so the whole swarm is an N x n matrix of coefficients (N x nK with K layer groups,
 `swarm.granularity: layers`): all the paper's operations
 (crossover, velocity, step, restart) are linear combinations with one scalar per
-particle, which keeps this exact. This module never sees a weight; it is pure numpy and seeded.
+particle (per particle and layer group in the velocity update), which keeps this exact. This module never sees a weight; it is pure numpy and seeded.
 
 The control flow is the official code's (github BunsenFeng/model_swarm, search.py): the
 stop and restart checks run at the start of an iteration on the score histories, and a
