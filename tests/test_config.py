@@ -181,7 +181,7 @@ def test_the_paper_preset_holds_the_official_value_of_every_key(key):
 
 
 def test_the_paper_preset_has_the_official_swarm_size_and_lets_a_given_key_win():
-    from modelswarm.search.swarm import swarm_size
+    from modelswarm.search.start import swarm_size
 
     paper = SwarmParams(preset="paper")
     assert swarm_size(4, paper) == 20  # scripts: --populate_initial_experts 1 --initial_experts_num 20

@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 
 from modelswarm.config import SwarmParams
-from modelswarm.search.swarm import Swarm, crossover_init, random_velocities, velocity_update
+from modelswarm.search.start import crossover_init, random_velocities
+from modelswarm.search.swarm import Swarm, velocity_update
 
 X = np.array([[1.0, 0.0], [0.0, 1.0]])
 V = np.array([[0.2, -0.2], [-0.1, 0.1]])
@@ -81,7 +82,7 @@ def test_the_base_anchor_is_skipped_where_zero_is_not_the_base_model():
 
 
 def test_the_base_anchor_is_a_crossover_parent_so_several_starting_rows_leave_the_simplex():
-    from modelswarm.search.swarm import off_the_simplex
+    from modelswarm.search.start import off_the_simplex
 
     base = Swarm.create(3, SwarmParams(size=8), seed=0)  # swarm_configs/tiny.yaml's shape
     sums = base.x.sum(axis=1)

@@ -178,6 +178,13 @@ class Config(Section):
             raise ValueError("a swarm needs at least 2 experts")
         return v
 
+    @model_validator(mode="after")
+    def _paper_breaks_no_ties(self) -> "Config":
+        if self.swarm.preset == "paper" and self.utility.tie_break:
+            raise ValueError("utility.tie_break: swarm.preset 'paper' is the official algorithm, which orders "
+                             "equal scores by particle index only; set tie_break: false")
+        return self
+
     @property
     def run_dir(self) -> Path:
         return Path(self.runs_dir) / self.name

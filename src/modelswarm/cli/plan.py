@@ -18,7 +18,7 @@ from typing import Callable, Optional
 from ..report.baselines import reference_points
 from ..config import Config
 from ..weights.experts import BankLayout, base_shapes, check_against_base, read_layout
-from ..search.swarm import swarm_size
+from ..search.start import swarm_size
 from ..objectives import make_utility
 
 BYTES = {"float32": 4, "bfloat16": 2, "float16": 2}

@@ -49,6 +49,7 @@ class EvalResult:
     answers = property(lambda self: self.utility.answers)
     parts = property(lambda self: self.utility.parts)
     counts = property(lambda self: self.utility.counts)
+    secondary = property(lambda self: self.utility.secondary)
 
 
 def _delta_composer(ev: "Evaluator") -> Any:

@@ -42,6 +42,11 @@ class UtilityKeys(Section):
     max_new_tokens: int = Field(16, ge=1, description="generation budget per example (generation utilities)")
     early_exit: bool = Field(False, description="stop scoring a particle once it can no longer beat its "
                              "personal best (see \"Early exit\")")
+    tie_break: bool = Field(False, description="also record a continuous secondary score with every evaluation "
+                            "(exact_match: the gold answer's mean token log-probability; multiple_choice with "
+                            "`scoring: loglik`: the gold choice's margin over the best other), which the swarm uses "
+                            "only to order particles of equal score (see \"Ties on a plateau\"); the other "
+                            "searches ignore it")
 
 
 class UtilitySection(EngineConfig, UtilityKeys):
@@ -49,6 +54,8 @@ class UtilitySection(EngineConfig, UtilityKeys):
     kind's own in its subclass. Flat in YAML, flat here."""
 
     needs_data: ClassVar[bool] = True  # False for kinds whose parts bring their own data files
+    # what the kind records as Score.secondary under tie_break; None: it records none
+    secondary: ClassVar[Optional[str]] = None
 
     @model_validator(mode="before")
     @classmethod
@@ -59,6 +66,17 @@ class UtilitySection(EngineConfig, UtilityKeys):
         if cls.needs_data and isinstance(data, dict) and data.get("data") is None:
             raise ValidationError.from_exception_data(cls.__name__, [dict(type="missing", loc=("data",), input=data)])
         return data
+
+    @model_validator(mode="after")
+    def _tie_break_supported(self) -> "UtilitySection":
+        if self.tie_break and self.secondary_score() is None:
+            raise ValueError(f"tie_break: kind '{self.kind}' records no secondary score "
+                             "(exact_match and multiple_choice with scoring loglik do)")
+        return self
+
+    def secondary_score(self) -> Optional[str]:
+        """What this section's utility records as Score.secondary (None: nothing)."""
+        return self.secondary
 
 
 def kind_key(name: str) -> Any:
@@ -74,6 +92,7 @@ class Score:
     answers: Optional[list[Any]] = None  # per-example answers, for the end-of-run ensemble vote
     parts: Optional[dict[str, float]] = None  # per-part scores of a utility made of parts (multitask)
     counts: Optional[dict[str, int]] = None  # events worth a line in the journal (llm_judge: unparsable ratings)
+    secondary: Optional[float] = None  # utility.tie_break: a continuous score that orders equal values (higher is better)
 
 
 class Utility:

@@ -20,6 +20,7 @@ batched and KV-cached (see engine/generate.py).
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from typing import Iterator, Literal
 
 from pydantic import Field
@@ -72,6 +73,7 @@ def last_words(output: str, n: int) -> str:
 
 
 class ExactMatchConfig(UtilitySection):
+    secondary = "the gold answer's mean token log-probability (teacher-forced, its end-of-text token included)"
     kind: Literal["exact_match"] = kind_key("exact_match")
     match: Literal["first_line", "contains", "last_words"] = Field(
         "first_line", description="how an output is compared with the answer: `first_line` (strict: the first "
@@ -147,10 +149,31 @@ class ExactMatch(Utility):
             texts[k] = text
         return texts
 
+    def gold_logprobs(self, engine, examples) -> list[float]:
+        """Each example's gold answer, teacher-forced after its prompt: the mean log-probability
+        of its tokens and the end-of-text token. Continuous where the 0/1 mark is a step, so it
+        can order particles of equal score (utility.tie_break)."""
+        tokenizer = engine.tokenizer
+        chat = engine.uses_chat_template()
+        end = [] if tokenizer.eos_token_id is None else [tokenizer.eos_token_id]
+        seqs = []
+        for k, ex in enumerate(examples):
+            # the answer as the model would write it: after a space unless the prompt ends in one
+            text = ex["answer"] if chat or ex["prompt"][-1:].isspace() else " " + ex["answer"]
+            seqs.append((k, 0, engine.prompt_ids(ex["prompt"]),
+                         tokenizer(text, add_special_tokens=False)["input_ids"] + end))
+        out = [0.0] * len(examples)
+        for k, (lp,) in engine.loglik(seqs):
+            out[k] = lp
+        return out
+
     def score_with(self, engine, examples, bound=None) -> Score:
         tally = Tally(len(examples), bound)
         for k, text in self.decoded_with(engine, examples, prune=True):
             tally.settle(k, self.mark(examples[k]["answer"], text))
             if tally.hopeless():
                 break
-        return tally.score()
+        score = tally.score()
+        if self.config.tie_break and not score.early_exit:
+            score = replace(score, secondary=sum(self.gold_logprobs(engine, examples)) / len(examples))
+        return score

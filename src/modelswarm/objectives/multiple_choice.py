@@ -16,6 +16,7 @@ greedy generation of max_new_tokens (the official 10), then `parse_choice`, the 
 from __future__ import annotations
 
 import string
+from dataclasses import replace
 from typing import Iterator, Literal, Optional, Sequence
 
 from pydantic import Field
@@ -58,6 +59,11 @@ class MultipleChoiceConfig(UtilitySection):
         "`generate` (the official rule): greedy generation on a prompt that lists lettered options, then the "
         "official letter parser (first option key in the first 5 characters, then in the last 5, then the "
         "option text, else no answer)")
+
+    def secondary_score(self):
+        if self.scoring == "generate":
+            return None
+        return "the gold choice's margin: its mean log-probability minus the best other choice's, averaged"
 
 
 class MultipleChoice(Utility):
@@ -140,9 +146,16 @@ class MultipleChoice(Utility):
                 # no answer votes as -1 in the ensemble: never a gold index
                 tally.settle(i, float(choice == ex["answer"]), answer=-1 if choice is None else choice)
             return tally.score()
+        margin = 0.0
         for i, s in self.scored(engine, examples):
             choice = max(range(len(s)), key=s.__getitem__)
-            tally.settle(i, float(choice == examples[i]["answer"]), answer=choice)
+            gold = examples[i]["answer"]
+            tally.settle(i, float(choice == gold), answer=choice)
+            margin += s[gold] - max(v for c, v in enumerate(s) if c != gold)
             if tally.hopeless():
                 break
-        return tally.score()
+        score = tally.score()
+        if self.config.tie_break and not score.early_exit:
+            # positive where the gold choice wins: how far each mark is from flipping
+            score = replace(score, secondary=margin / len(examples))
+        return score

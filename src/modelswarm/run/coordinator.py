@@ -23,7 +23,8 @@ from .prepare import Prepared
 from .progress import Progress
 from .finish import finish
 from ..search.state import open_run
-from ..search.swarm import Swarm, coefficient_groups, off_the_simplex
+from ..search.start import coefficient_groups, off_the_simplex
+from ..search.swarm import Swarm
 
 
 def run_swarm(
@@ -60,7 +61,7 @@ def run_swarm(
 
         progress = Progress(bank.names, config.swarm.max_iterations, live=live)
         evals = Evaluations(rd, (lambda: pool) if pool is not None else lambda: start_pool(prep, address, progress.message),
-                            progress)
+                            progress, secondary=config.utility.tie_break)
         try:
             with progress:
                 while not swarm.started or (not swarm.done and (stop_after is None or swarm.iteration < stop_after)):
@@ -71,16 +72,18 @@ def run_swarm(
                     else:
                         x, iteration, chosen, bounds = swarm.x, 0, np.arange(swarm.size), None
                     scores = np.full(swarm.size, np.nan)  # nan: failed or not evaluated, as the swarm reads it
+                    ties = np.full(swarm.size, np.nan)  # utility.tie_break's secondary scores; nan: none
                     if len(chosen):
                         results = evals.score(x[chosen], iteration=iteration, bounds=bounds,
                                               particles=chosen)
                         scores[chosen] = [ev.score for ev in results]  # a failed evaluation's score is nan
+                        ties[chosen] = [np.nan if ev.secondary is None else ev.secondary for ev in results]
                     if swarm.started:
-                        swarm.record(scores)
+                        swarm.record(scores, ties)
                     elif np.isnan(scores).all():
                         raise UserError(config.utility.data, f"every initial expert failed to evaluate: {results[0].error}")
                     else:
-                        swarm.start(scores)
+                        swarm.start(scores, ties)
                     snapshot("running")
                     progress.iteration(swarm)
                 if not swarm.done:

@@ -20,7 +20,7 @@ from .context import check_prompts_fit
 from ..errors import UserError
 from ..weights.experts import ExpertBank, check_against_base, load_bank
 from ..weights.layer_groups import n_layers
-from ..search.swarm import coefficient_groups
+from ..search.start import coefficient_groups
 from ..objectives import make_utility
 from ..objectives.python_fn import sys_paths_for
 

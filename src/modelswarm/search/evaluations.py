@@ -50,8 +50,11 @@ class Evaluations:
     """Scores by candidate key: the journal, replayed on resume, doubles as the cache."""
 
     def __init__(self, run_dir: RunDir, pool_factory: Callable[[], EvaluatorPool],
-                 watcher: Optional[Watcher] = None):
+                 watcher: Optional[Watcher] = None, secondary: bool = False):
+        """secondary: the search reads Score.secondary (utility.tie_break), so a cached
+        validation score without one (journaled under tie_break off) is scored again."""
         self.run_dir = run_dir
+        self.secondary = secondary
         self._pool_factory = pool_factory
         self._pool: Optional[EvaluatorPool] = None
         self.watcher: Watcher = watcher or _Silent()
@@ -95,6 +98,8 @@ class Evaluations:
             need = bounds[i] if bounds is not None else None
             if ev is not None and ev.bound is not None and (need is None or need < ev.bound):
                 ev = None  # an upper bound does not settle a lower bar: score it again
+            elif ev is not None and self.secondary and split == "val" and ev.secondary is None and ev.bound is None:
+                ev = None  # journaled without the tie-break score the search now reads
             if ev is not None:
                 out[i] = ev
                 self.hits += 1

@@ -55,6 +55,7 @@ class Evaluation:
     answers = property(lambda self: None if self.result is None else unpacked(self.result.answers))
     parts = property(lambda self: None if self.result is None else self.result.parts)  # multitask: per part
     counts = property(lambda self: None if self.result is None else self.result.counts)  # llm_judge events
+    secondary = property(lambda self: None if self.result is None else self.result.secondary)  # utility.tie_break
     coeffs = property(lambda self: list(getattr(self.candidate, "coeffs", ())))  # [] for other candidates
     merge = property(lambda self: self.candidate.to_dict() if isinstance(self.candidate, DeltaMerge) else None)
 
@@ -66,6 +67,8 @@ class Evaluation:
             "bound": self.bound, "answers": self.answers, "split": self.split, "parts": self.parts,
             "counts": self.counts,
         }
+        if self.secondary is not None:  # utility.tie_break only: other journals keep their lines
+            d["secondary"] = self.secondary
         if not isinstance(self.candidate, CoefficientRow):  # a plain run's lines keep their fields
             d.update(self.candidate.to_json())
         return dumps(d, separators=(",", ":"))
@@ -78,7 +81,8 @@ class Evaluation:
         if error is None:
             score = math.nan if d["score"] is None else float(d["score"])
             utility = Score(value=score, per_example=d.get("per_example"), early_exit=d.get("bound") is not None,
-                            answers=d.get("answers"), parts=d.get("parts"), counts=d.get("counts"))
+                            answers=d.get("answers"), parts=d.get("parts"), counts=d.get("counts"),
+                            secondary=d.get("secondary"))
             result = packed_result(EvalResult(utility=utility, seconds=d.get("seconds", 0.0), worker=d.get("worker", "")))
         return cls(iteration=d["iteration"], particle=d["particle"], hash=d["hash"],
                    candidate=Candidate.from_json(d), result=result, split=sys.intern(d.get("split", "val")),
@@ -155,10 +159,13 @@ class RunDir:
 
     def check_scoring(self, config: Config) -> None:
         """The journal's scores stand only for the settings that made them: refuse a config
-        that scores differently (another base model, utility section or dtype)."""
+        that scores differently (another base model, utility section or dtype). tie_break only
+        adds a number to a line: an evaluation that needs it and finds none scores again
+        (evaluations.py), so the journal stands for both settings."""
         stored = self.load_config()
+        same = lambda u: u.model_dump(exclude={"tie_break"})  # noqa: E731
         pairs = {"base_model": (stored.base_model, config.base_model),
-                 "utility": (stored.utility.model_dump(), config.utility.model_dump()),
+                 "utility": (same(stored.utility), same(config.utility)),
                  "workers.dtype": (stored.workers.dtype, config.workers.dtype)}
         for key, (old, new) in pairs.items():
             if old != new:

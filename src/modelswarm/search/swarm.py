@@ -25,62 +25,9 @@ import numpy as np
 
 from ..config import SwarmParams
 from .diagnostics import describe
+from .start import anchor_points, coefficient_groups, crossover_init, random_velocities, swarm_size
+from .ties import tie, ahead, first_best, worst
 from ..io import num
-
-PAPER_SIZE = 20  # N in the paper and the official scripts (--initial_experts_num 20)
-
-
-def swarm_size(n_experts: int, params: SwarmParams) -> int:
-    """The configured size, or the paper's N (the experts plus crossover children)."""
-    return params.size if params.size is not None else max(n_experts, PAPER_SIZE)
-
-
-def coefficient_groups(params: SwarmParams) -> int:
-    """K: a particle has K groups of n coefficients (`granularity: layers`), else 1."""
-    return params.layer_groups if params.granularity == "layers" else 1
-
-
-def anchor_points(n_experts: int, anchors: list[str], base_point: bool) -> list[np.ndarray]:
-    """The extra starting points the config names: `uniform` (1/n each) and `base` (all zeros,
-    the base model; only where base_point says zero is the base model, see baselines.py)."""
-    rows = {"uniform": np.full(n_experts, 1.0 / n_experts), "base": np.zeros(n_experts)}
-    return [rows[a] for a in anchors if a != "base" or base_point]
-
-
-def crossover_init(n_experts: int, size: int, rng: np.random.Generator, max_weight: float,
-                   anchors: list[np.ndarray] = ()) -> np.ndarray:
-    """The experts themselves, the anchors (while there is room), then children
-    w*a + (1-w)*b of two random members, w ~ U[0, max_weight)."""
-    rows = [row for row in np.eye(n_experts)] + list(anchors)[:max(size - n_experts, 0)]
-    while len(rows) < size:
-        a, b = rng.choice(len(rows), size=2, replace=False)
-        w = rng.uniform(0.0, max_weight)
-        rows.append(w * rows[a] + (1.0 - w) * rows[b])
-    return np.stack(rows)
-
-
-def off_the_simplex(x: np.ndarray, n_experts: int) -> int:
-    """Starting particles whose coefficients (in some layer group) do not sum to 1: the base
-    point and every crossover child with it among its ancestors, which scale the experts'
-    deltas as a whole; an official starting swarm has none."""
-    sums = x.reshape(len(x), -1, n_experts).sum(axis=2)
-    return int((~np.isclose(sums, 1.0)).any(axis=1).sum())
-
-
-def random_velocities(x: np.ndarray, rng: np.random.Generator, groups: int = 1) -> np.ndarray:
-    """v_i = x_j - x_i for a random other particle j, drawn for each layer group on its own
-    (the groups' starts are equal, so one j for all of them would keep them equal)."""
-    n = len(x)
-    v = np.empty_like(x)
-    width = x.shape[1] // groups
-    for i in range(n):
-        for g in range(groups):
-            j = rng.integers(n - 1)
-            j += j >= i  # skip i itself
-            cols = slice(g * width, (g + 1) * width)
-            v[i, cols] = x[j, cols] - x[i, cols]
-    return v
-
 
 def velocity_update(
     x: np.ndarray, v: np.ndarray, p: np.ndarray, g: np.ndarray, gw: np.ndarray, r: np.ndarray, phi: np.ndarray
@@ -131,6 +78,12 @@ class Swarm:
     trace: list = field(default_factory=list)  # per iteration: spread, steps, improvements (diagnostics.py)
     moved: np.ndarray | None = None  # each particle's move in the last propose()
     initial_x: np.ndarray | None = None  # the starting positions; None in a snapshot that predates them
+    # utility.tie_break's secondary scores (see ahead()): each particle's now (nan: none), its
+    # personal best's, the global best's and worst's (-inf: none)
+    ties: np.ndarray | None = None
+    p_ties: np.ndarray | None = None
+    g_tie: float = -np.inf
+    gw_tie: float = -np.inf
 
     @classmethod
     def create(cls, n_experts: int, params: SwarmParams, seed: int, base_point: bool = True) -> "Swarm":
@@ -150,26 +103,29 @@ class Swarm:
             g=x[0].copy(), g_score=-np.inf, gw=x[0].copy(), gw_score=np.inf,
             step=params.step_length, initial_scores=np.full(n, np.nan), best_at=np.zeros(n, dtype=np.int64),
             restarts=np.zeros(n, dtype=np.int64), restarted=np.zeros(n, dtype=bool),
-            evaluate=np.ones(n, dtype=bool), initial_x=x.copy(),
+            evaluate=np.ones(n, dtype=bool), initial_x=x.copy(), ties=np.full(n, np.nan), p_ties=np.full(n, -np.inf),
         )
 
     @property
     def size(self) -> int:
         return len(self.x)
 
-    def start(self, scores: np.ndarray) -> None:
-        """Record the initial swarm's scores (nan: failed): personal bests, global best and worst."""
+    def start(self, scores: np.ndarray, ties: np.ndarray | None = None) -> None:
+        """Record the initial swarm's scores (nan: failed) and their tie-break scores (nan:
+        none, see ahead()): personal bests, global best and worst."""
         scores = np.asarray(scores, dtype=np.float64)
         if np.isnan(scores).all():
             raise ValueError("no initial particle was evaluated")
-        self.scores = scores.copy()
+        ties = np.full(len(scores), np.nan) if ties is None else np.asarray(ties, dtype=np.float64)
+        self.scores, self.ties = scores.copy(), ties.copy()
         self.initial_scores = scores.copy()
         self.p = self.x.copy()
         self.p_scores = np.where(np.isnan(scores), -np.inf, scores)
+        self.p_ties = tie(ties)
         # the official code takes results.index(max) and results.index(min): the first of ties
-        best, worst = int(np.nanargmax(scores)), int(np.nanargmin(scores))
-        self.g, self.g_score = self.x[best].copy(), float(scores[best])
-        self.gw, self.gw_score = self.x[worst].copy(), float(scores[worst])
+        best, low = first_best(scores, ties), worst(scores, ties, last=False)
+        self.g, self.g_score, self.g_tie = self.x[best].copy(), float(scores[best]), float(tie(ties[best]))
+        self.gw, self.gw_score, self.gw_tie = self.x[low].copy(), float(scores[low]), float(tie(ties[low]))
         if self.params.velocity_init == "best":
             self.v = self.g[None, :] - self.x
         self.started = True
@@ -215,27 +171,31 @@ class Swarm:
         self.evaluate = ~(skip | skip_all)
         return self.x
 
-    def record(self, scores: np.ndarray) -> None:
+    def record(self, scores: np.ndarray, ties: np.ndarray | None = None) -> None:
         """Scores of the positions from the last propose(), nan where a particle was not
         evaluated (dropped, or failed): it keeps its previous utility, as the official
-        dropN path does, so it cannot become a personal best, the global best or worst."""
+        dropN path does, so it cannot become a personal best, the global best or worst.
+        ties: their tie-break scores (nan: none), which order only equal scores (ahead())."""
         scores = np.asarray(scores, dtype=np.float64)
+        ties = np.full(len(scores), np.nan) if ties is None else np.asarray(ties, dtype=np.float64)
         now = np.where(np.isnan(scores), self.scores, scores)
-        self.scores = now
+        now_ties = np.where(np.isnan(scores), self.ties, ties)
+        self.scores, self.ties = now, now_ties
         self.iteration += 1
-        better = now > self.p_scores  # nan compares False
+        better = ahead(now, now_ties, self.p_scores, self.p_ties)  # nan compares False
         self.p[better] = self.x[better]
         self.p_scores[better] = now[better]
+        self.p_ties[better] = tie(now_ties[better])
         self.best_at[better] = self.iteration
         if not np.isnan(now).all():
-            top = np.nanmax(now)
-            if top > self.g_score:  # official: the first particle whose result equals the new g
-                best = int(np.flatnonzero(now == top)[0])
-                self.g, self.g_score = self.x[best].copy(), float(top)
-            low = np.nanmin(now)
-            if low < self.gw_score:  # official: copies every tie in turn, so the last one stays
-                worst = int(np.flatnonzero(now == low)[-1])
-                self.gw, self.gw_score = self.x[worst].copy(), float(low)
+            # official: the first particle whose result equals the new g
+            best = first_best(now, now_ties)
+            if ahead(now[best], now_ties[best], self.g_score, self.g_tie):
+                self.g, self.g_score, self.g_tie = self.x[best].copy(), float(now[best]), float(tie(now_ties[best]))
+            # official: copies every tie in turn, so the last one stays
+            low = worst(now, now_ties, last=True)
+            if ahead(self.gw_score, self.gw_tie, now[low], now_ties[low]):
+                self.gw, self.gw_score, self.gw_tie = self.x[low].copy(), float(now[low]), float(tie(now_ties[low]))
         self.history.append(self.g_score)
         self.trace.append(describe(self.iteration, self.x, self.g, now, self.g_score, steps=self.moved,
                                    improved=int(better.sum()), restarts=int(self.restarted.sum()),
@@ -252,7 +212,7 @@ class Swarm:
         """The global best, then the best other distinct personal bests (k in all)."""
         k = k or self.params.top_k
         out: list[tuple[float, np.ndarray]] = [(float(self.g_score), self.g.copy())]
-        for i in np.argsort(-self.p_scores, kind="stable"):
+        for i in np.lexsort((-self.p_ties, -self.p_scores)):  # stable: by score, then tie-break
             if len(out) >= k:
                 break
             if not any(np.array_equal(self.p[i], c) for _, c in out):
@@ -273,7 +233,13 @@ class Swarm:
             "history": list(self.history), "trace": list(self.trace), "rng": self.rng.bit_generator.state,
             **({"initial_x": arr(self.initial_x)} if self.initial_x is not None else {}),
             **({"group_draws": True} if coefficient_groups(self.params) > 1 else {}),  # see propose()
+            **({"ties": arr(self.ties), "p_ties": arr(self.p_ties), "g_tie": self.g_tie, "gw_tie": self.gw_tie}
+               if self.tie_breaks() else {}),
         }
+
+    def tie_breaks(self) -> bool:
+        """Has any evaluation brought a tie-break score (utility.tie_break)?"""
+        return bool(np.isfinite(self.p_ties).any() or not np.isnan(self.ties).all())
 
     @classmethod
     def from_json(cls, d: dict[str, Any], params: SwarmParams) -> "Swarm":
@@ -288,4 +254,7 @@ class Swarm:
             restarts=np.asarray(d["restarts"], dtype=np.int64), restarted=np.asarray(d["restarted"], dtype=bool),
             evaluate=np.asarray(d["evaluate"], dtype=bool), history=[num(h) for h in d["history"]],
             trace=list(d.get("trace", [])), initial_x=f("initial_x") if "initial_x" in d else None,
+            ties=f("ties") if "ties" in d else np.full(len(d["x"]), np.nan),
+            p_ties=f("p_ties") if "p_ties" in d else np.full(len(d["x"]), -np.inf),
+            g_tie=num(d.get("g_tie", -np.inf)), gw_tie=num(d.get("gw_tie", -np.inf)),
         )
