@@ -86,6 +86,11 @@ class SwarmParams(Section):
         "until it improves. It is the official `restart_patience × patience` rounded up: 0.5 × 10 (the argparse "
         "default) here, 0.67 × 10 → 7 (the shipped scripts) under `preset: paper`")
     restart: bool = Field(True, description="`false` turns restarts off (official `--restart_stray_particles 0`)")
+    on_collapse: Literal["restart", "reseed"] = Field(
+        "restart", description="what the restart rule does while the swarm is collapsed (every particle's "
+        "current score equal: all on one plateau): `restart` (official) sends a stray particle back to its "
+        "personal best, on that plateau; `reseed` puts it at a fresh crossover child w·a + (1 − w)·b of two "
+        "starting particles, v = 0, off the plateau (README: \"Ties on a plateau\")")
     patience: int = Field(10, ge=1, description="stop when the last `patience` entries of the global-best "
                           "history (one per iteration, the first for the initial swarm) are equal")
     max_iterations: int = Field(50, ge=0, description="hard stop")

@@ -23,12 +23,12 @@ def _mean_pairwise(x: np.ndarray) -> float:
 
 def describe(iteration: int, x: np.ndarray, g: np.ndarray, scores: np.ndarray, g_score: float,
              steps: Optional[np.ndarray] = None, improved: int = 0, restarts: int = 0,
-             evaluated: Optional[int] = None) -> dict[str, Any]:
+             evaluated: Optional[int] = None, collapsed: bool = False) -> dict[str, Any]:
     """One iteration's record: spread of the swarm, how far it moved, what it gained.
 
     x: positions after the iteration; steps: each particle's move this iteration (None for
     the initial swarm); improved: particles whose personal best rose; restarts: particles sent
-    back to their personal best at its start."""
+    back to their personal best at its start; collapsed: every particle's score is the same."""
     finite = scores[np.isfinite(scores)]
     norms = np.linalg.norm(steps, axis=1) if steps is not None else np.zeros(len(x))
     return {
@@ -42,4 +42,5 @@ def describe(iteration: int, x: np.ndarray, g: np.ndarray, scores: np.ndarray, g
         "improved": int(improved),
         "restarts": int(restarts),
         "evaluated": int(len(x) if evaluated is None else evaluated),
+        "collapsed": bool(collapsed),
     }

@@ -143,7 +143,9 @@ class Swarm:
     def propose(self) -> np.ndarray:
         """Restart stray particles, move every particle one step; returns the new positions.
 
-        Random draws per iteration, in this order: one (N, K, 4) block of U(0,1) (K layer
+        Random draws per iteration, in this order: with `on_collapse: reseed`, while the swarm
+        is collapsed, per reseeded particle (in index order) two distinct starting particles
+        and one U(0, crossover_max_weight); one (N, K, 4) block of U(0,1) (K layer
         groups, else 1), rows = particles, last axis = (r_v, r_p, r_g, r_w) (none when
         weight_randomness is off): each group its own draws, so that groups started equal
         move apart;
@@ -153,7 +155,13 @@ class Swarm:
         assert self.started, "score the initial swarm first"
         prm = self.params
         back = self.stray()
+        fresh = back & self.collapsed() if prm.on_collapse == "reseed" else np.zeros(self.size, dtype=bool)
         self.x[back] = self.p[back]
+        starts = self.initial_x if self.initial_x is not None else self.p
+        for i in np.flatnonzero(fresh):  # off the plateau: where the personal bests all are
+            a, b = self.rng.choice(len(starts), size=2, replace=False)
+            w = self.rng.uniform(0.0, prm.crossover_max_weight)
+            self.x[i] = w * starts[a] + (1.0 - w) * starts[b]
         self.v[back] = 0.0
         self.restarts[back] += 1
         self.restarted = back
@@ -199,7 +207,12 @@ class Swarm:
         self.history.append(self.g_score)
         self.trace.append(describe(self.iteration, self.x, self.g, now, self.g_score, steps=self.moved,
                                    improved=int(better.sum()), restarts=int(self.restarted.sum()),
-                                   evaluated=int((~np.isnan(scores)).sum())))
+                                   evaluated=int((~np.isnan(scores)).sum()), collapsed=self.collapsed()))
+
+    def collapsed(self) -> bool:
+        """Every evaluated particle's current score is the same: the swarm sits on one plateau."""
+        now = self.scores[~np.isnan(self.scores)]
+        return len(now) >= 2 and bool(now.max() == now.min())
 
     @property
     def done(self) -> bool:

@@ -1,5 +1,7 @@
-"""utility.tie_break: a continuous secondary score, recorded with every evaluation and
-journaled, orders particles of equal score and nothing else."""
+"""On a plateau, where many points score exactly the same: utility.tie_break (a continuous
+secondary score, recorded with every evaluation and journaled, orders particles of equal score
+and nothing else) and swarm.on_collapse (what the restart rule does once every particle's
+score is the same)."""
 
 import json
 
@@ -160,3 +162,53 @@ def test_a_search_that_reads_tie_break_scores_scores_again_what_was_journaled_wi
         Evaluations(rd, no_pool, secondary=True).score([[0.5, 0.5]])
     rd.append(evaluation(-0.75))
     assert Evaluations(rd, no_pool, secondary=True).score([[0.5, 0.5]])[0].secondary == -0.75
+
+
+def collapsed_swarm(on_collapse: str) -> Swarm:
+    """Six particles, all scoring 0.4 from the start: nobody improves, so after restart_patience
+    iterations every particle is stray."""
+    s = Swarm.create(3, SwarmParams(size=6, restart_patience=2, on_collapse=on_collapse), seed=0)
+    s.start(np.full(6, 0.4))
+    for _ in range(2):
+        s.propose()
+        s.record(np.full(6, 0.4))
+    return s
+
+
+def test_a_swarm_whose_particles_all_score_the_same_is_collapsed():
+    s = collapsed_swarm("restart")
+    assert s.collapsed() and s.trace[-1]["collapsed"]
+    s.propose()
+    s.record(np.array([0.4, 0.4, 0.45, 0.4, 0.4, np.nan]))
+    assert not s.collapsed() and not s.trace[-1]["collapsed"]
+
+
+def test_restart_sends_a_collapsed_swarms_stray_particles_back_to_their_personal_bests():
+    s = collapsed_swarm("restart")
+    assert s.stray().all()
+    p = s.p.copy()
+    s.propose()
+    assert s.restarted.all() and np.array_equal(s.x, p + s.moved)  # from p, one step
+
+
+def test_reseed_puts_them_at_fresh_crossover_children_of_the_starting_particles():
+    s = collapsed_swarm("reseed")
+    start, p = s.initial_x.copy(), s.p.copy()
+    s.propose()
+    from_where = s.x - s.moved
+    assert s.restarted.all() and not np.allclose(from_where, p)
+    for row in from_where:  # w * a + (1 - w) * b for two starting rows: on the line through them
+        assert any(np.allclose(row - start[b], ((row - start[b]) @ (start[a] - start[b]))
+                               / ((start[a] - start[b]) @ (start[a] - start[b])) * (start[a] - start[b]))
+                   for a in range(6) for b in range(6) if a != b)
+
+
+def test_reseed_changes_nothing_while_the_scores_differ():
+    a, b = (Swarm.create(3, SwarmParams(size=6, restart_patience=2, on_collapse=c), seed=0)
+            for c in ("restart", "reseed"))
+    for s in (a, b):
+        s.start(np.array([0.1, 0.5, 0.3, 0.5, 0.1, 0.4]))
+        for k in range(4):
+            s.propose()
+            s.record(np.array([0.1, 0.5, 0.3, 0.5, 0.1, 0.4]))
+    assert a.restarts.sum() > 0 and np.array_equal(a.x, b.x)
