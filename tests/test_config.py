@@ -160,6 +160,7 @@ OFFICIAL = {
     "crossover_max_weight": (2.0, "search.py: w_1 = random.random() * 2"),
     "restart_patience": (7, "scripts --restart_patience 0.67 x --patience 10: history entries >= 6.7"),
     "restart": (True, "argparse --restart_stray_particles 1"),
+    "on_collapse": ("restart", "search.py: a stray particle goes back to its personal best, collapsed or not"),
     "patience": (10, "argparse -p --patience"),
     "max_iterations": (200, "argparse -m --max_iteration"),
     "weight_randomness": (True, "argparse --weight_randomess 1"),
