@@ -187,3 +187,18 @@ def test_full_weight_experts_search_and_export_an_hf_model_dir(world, ray_sessio
     model = AutoModelForCausalLM.from_pretrained(best)
     assert isinstance(model, torch.nn.Module)
     assert score_checkpoint(cfg, best) == summary["best"]["score"]
+
+
+def test_a_tie_break_run_journals_its_secondary_scores_and_resumes_to_the_same_result(world, ray_session, tmp_path):
+    """utility.tie_break and swarm.on_collapse: reseed through a whole run, interrupted and resumed."""
+    over = dict(utility={"tie_break": True}, swarm={"on_collapse": "reseed", "max_iterations": 4})
+    whole = run_swarm(prepare(load_config(write_config(tmp_path / "a.yaml", world, tmp_path / "runs", name="a",
+                                                       **over))), live=False)
+    prep = prepare(load_config(write_config(tmp_path / "b.yaml", world, tmp_path / "runs", name="b", **over)))
+    assert run_swarm(prep, live=False, stop_after=2)["status"] == "stopped"
+    resumed = run_swarm(prep, live=False, resume=True)
+    assert resumed["best"] == whole["best"] and resumed["history"] == whole["history"]
+    lines = [json.loads(line) for line in (tmp_path / "runs" / "b" / "evaluations.jsonl").read_text().splitlines()]
+    assert all(isinstance(line["secondary"], float) for line in lines if line["split"] == "val")
+    state = json.loads((tmp_path / "runs" / "b" / "state.json").read_text())
+    assert len(state["swarm"]["p_ties"]) == 6
