@@ -34,10 +34,15 @@ def crossover_init(n_experts: int, size: int, rng: np.random.Generator, max_weig
     w*a + (1-w)*b of two random members, w ~ U[0, max_weight)."""
     rows = [row for row in np.eye(n_experts)] + list(anchors)[:max(size - n_experts, 0)]
     while len(rows) < size:
-        a, b = rng.choice(len(rows), size=2, replace=False)
-        w = rng.uniform(0.0, max_weight)
-        rows.append(w * rows[a] + (1.0 - w) * rows[b])
+        rows.append(crossover_child(rows, rng, max_weight))
     return np.stack(rows)
+
+
+def crossover_child(rows, rng: np.random.Generator, max_weight: float) -> np.ndarray:
+    """w*a + (1-w)*b of two distinct random rows, w ~ U[0, max_weight): drawn in that order."""
+    a, b = rng.choice(len(rows), size=2, replace=False)
+    w = rng.uniform(0.0, max_weight)
+    return w * rows[a] + (1.0 - w) * rows[b]
 
 
 def off_the_simplex(x: np.ndarray, n_experts: int) -> int:

@@ -25,7 +25,7 @@ import numpy as np
 
 from ..config import SwarmParams
 from .diagnostics import describe
-from .start import anchor_points, coefficient_groups, crossover_init, random_velocities, swarm_size
+from .start import anchor_points, coefficient_groups, crossover_child, crossover_init, random_velocities, swarm_size
 from .ties import tie, ahead, first_best, worst
 from ..io import num
 
@@ -159,9 +159,7 @@ class Swarm:
         self.x[back] = self.p[back]
         starts = self.initial_x if self.initial_x is not None else self.p
         for i in np.flatnonzero(fresh):  # off the plateau: where the personal bests all are
-            a, b = self.rng.choice(len(starts), size=2, replace=False)
-            w = self.rng.uniform(0.0, prm.crossover_max_weight)
-            self.x[i] = w * starts[a] + (1.0 - w) * starts[b]
+            self.x[i] = crossover_child(starts, self.rng, prm.crossover_max_weight)
         self.v[back] = 0.0
         self.restarts[back] += 1
         self.restarted = back
