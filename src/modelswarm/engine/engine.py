@@ -46,6 +46,13 @@ class Engine:
         """Token ids of a prompt, through the chat template as chat_template says."""
         return prompt_ids(self.tokenizer, text, self.config)
 
+    def continuation_ids(self, prompt: str, text: str) -> list[int]:
+        """Token ids of `text` as the model writes it after `prompt` (a loglik continuation):
+        after a space, unless the chat template opens the reply or the prompt ends in whitespace."""
+        if not (self.uses_chat_template() or prompt[-1:].isspace()):
+            text = " " + text
+        return self.tokenizer(text, add_special_tokens=False)["input_ids"]
+
     def generate_ids(self, prompts: Sequence[Sequence[int]], *, max_new_tokens: int, stops: Optional[set[int]] = None,
                      needs_more: Optional[Callable[[int, list[int]], bool]] = None) -> Iterator[tuple[int, list[int]]]:
         """(prompt index, greedily generated ids) as each row finishes (generate.py)."""

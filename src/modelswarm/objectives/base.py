@@ -54,8 +54,6 @@ class UtilitySection(EngineConfig, UtilityKeys):
     kind's own in its subclass. Flat in YAML, flat here."""
 
     needs_data: ClassVar[bool] = True  # False for kinds whose parts bring their own data files
-    # what the kind records as Score.secondary under tie_break; None: it records none
-    secondary: ClassVar[Optional[str]] = None
 
     @model_validator(mode="before")
     @classmethod
@@ -75,8 +73,9 @@ class UtilitySection(EngineConfig, UtilityKeys):
         return self
 
     def secondary_score(self) -> Optional[str]:
-        """What this section's utility records as Score.secondary (None: nothing)."""
-        return self.secondary
+        """What this section's utility records as Score.secondary under tie_break (None: it
+        records none); a kind that records one overrides this."""
+        return None
 
 
 def kind_key(name: str) -> Any:

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import replace
-from typing import Iterator, Literal
+from typing import Iterator, Literal, Optional
 
 from pydantic import Field
 
@@ -73,7 +73,6 @@ def last_words(output: str, n: int) -> str:
 
 
 class ExactMatchConfig(UtilitySection):
-    secondary = "the gold answer's mean token log-probability (teacher-forced, its end-of-text token included)"
     kind: Literal["exact_match"] = kind_key("exact_match")
     match: Literal["first_line", "contains", "last_words"] = Field(
         "first_line", description="how an output is compared with the answer: `first_line` (strict: the first "
@@ -81,6 +80,9 @@ class ExactMatchConfig(UtilitySection):
         "`last_words` (the official GSM8k rule: the answer among the last `last_words` words)")
     last_words: int = Field(5, ge=1, description="for `match: last_words`: how many words at the end of the "
                             "output are searched (official: 5 on dev, 10 on test)")
+
+    def secondary_score(self) -> Optional[str]:
+        return "the gold answer's mean token log-probability (teacher-forced, its end-of-text token included)"
 
 
 class ExactMatch(Utility):
@@ -153,15 +155,10 @@ class ExactMatch(Utility):
         """Each example's gold answer, teacher-forced after its prompt: the mean log-probability
         of its tokens and the end-of-text token. Continuous where the 0/1 mark is a step, so it
         can order particles of equal score (utility.tie_break)."""
-        tokenizer = engine.tokenizer
-        chat = engine.uses_chat_template()
-        end = [] if tokenizer.eos_token_id is None else [tokenizer.eos_token_id]
-        seqs = []
-        for k, ex in enumerate(examples):
-            # the answer as the model would write it: after a space unless the prompt ends in one
-            text = ex["answer"] if chat or ex["prompt"][-1:].isspace() else " " + ex["answer"]
-            seqs.append((k, 0, engine.prompt_ids(ex["prompt"]),
-                         tokenizer(text, add_special_tokens=False)["input_ids"] + end))
+        eos = engine.tokenizer.eos_token_id
+        end = [] if eos is None else [eos]
+        seqs = [(k, 0, engine.prompt_ids(ex["prompt"]), engine.continuation_ids(ex["prompt"], ex["answer"]) + end)
+                for k, ex in enumerate(examples)]
         out = [0.0] * len(examples)
         for k, (lp,) in engine.loglik(seqs):
             out[k] = lp

@@ -60,7 +60,7 @@ class MultipleChoiceConfig(UtilitySection):
         "official letter parser (first option key in the first 5 characters, then in the last 5, then the "
         "option text, else no answer)")
 
-    def secondary_score(self):
+    def secondary_score(self) -> Optional[str]:
         if self.scoring == "generate":
             return None
         return "the gold choice's margin: its mean log-probability minus the best other choice's, averaged"
@@ -119,13 +119,11 @@ class MultipleChoice(Utility):
 
     def sequences(self, engine, examples) -> list[tuple[int, int, list[int], list[int]]]:
         """(example index, choice index, prompt ids, choice ids) for every pair."""
-        chat = engine.uses_chat_template()
         seqs = []
         for i, ex in enumerate(examples):
             p_ids = engine.prompt_ids(ex["question"])
             for c, choice in enumerate(ex["choices"]):
-                text = choice if chat or ex["question"][-1:].isspace() else " " + choice
-                seqs.append((i, c, p_ids, engine.tokenizer(text, add_special_tokens=False)["input_ids"]))
+                seqs.append((i, c, p_ids, engine.continuation_ids(ex["question"], choice)))
         return seqs
 
     def scored(self, engine, examples) -> Iterator[tuple[int, list[float]]]:
